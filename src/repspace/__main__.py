@@ -1,0 +1,3 @@
+from repspace.cli import main
+
+main()

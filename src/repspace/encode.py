@@ -1,0 +1,126 @@
+"""``repspace encode``: corpus + encoder -> space, in durable shards, resumable after any crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repspace.corpus import Corpus, as_corpus, chunked
+from repspace.encoders import Encoder, load_encoder
+from repspace.errors import RepspaceError
+from repspace.progress import progress_bar
+from repspace.space import DEFAULT_SHARD_SIZE, Space, SpaceWriter, read_manifest
+
+
+def encode(
+    corpus: str | Path | Sequence[str | Path] | Corpus,
+    encoder: str | Encoder,
+    out: str | Path,
+    *,
+    batch_size: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    store_text: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+    **corpus_options: Any,
+) -> Space:
+    """Encode every record of ``corpus`` with ``encoder`` into a space at ``out``.
+
+    Rows are stored in corpus order; inside each shard texts are encoded longest-first so that
+    batches hold texts of similar length. Each finished shard is written atomically and recorded
+    in the manifest; calling this again with the same corpus and encoder resumes after the last
+    recorded shard and gives byte-identical vectors. A different encoder fingerprint or corpus
+    content is refused unless ``overwrite``. ``corpus_options`` go to :class:`~repspace.Corpus`
+    (``id_field``, ``text_field``, ``fields``, ``on_error``).
+    """
+    corpus = as_corpus(corpus, **corpus_options)
+    scan = corpus.scan()
+    enc = load_encoder(encoder)
+    batch_size = batch_size or enc.default_batch_size
+    if batch_size < 1 or shard_size < 1:
+        raise RepspaceError("--batch-size and --shard-size must be positive")
+    corpus_info = {**corpus.describe(), "hash": scan.hash, "files": scan.files, "bytes": scan.bytes}
+    columns = ["id", *(["text"] if store_text else []), *corpus.fields]
+    out = Path(out)
+
+    existing = None if overwrite else read_manifest(out)
+    if existing is not None:
+        _check_resumable(out, existing, enc, corpus_info, columns)
+        writer = SpaceWriter.resume(out)
+        if existing["status"] == "complete":
+            return Space(out, existing)
+        shard_size = int(existing["params"]["shard_size"])
+        batch_size = int(existing["params"]["batch_size"])
+    else:
+        writer = SpaceWriter.create(
+            out,
+            dim=enc.dim,
+            fingerprint=enc.fingerprint,
+            encoder=enc.describe(),
+            corpus=corpus_info,
+            columns=columns,
+            params={"batch_size": batch_size, "shard_size": shard_size},
+            overwrite=overwrite,
+        )
+
+    done = writer.shards_done
+    with progress_bar(
+        "encoding", scan.approx_records, "docs", enabled=progress, completed=writer.rows_done
+    ) as bar:
+        for i, shard in enumerate(chunked(corpus, shard_size)):
+            if i < done:
+                continue
+            texts = [r.text for r in shard]
+            vectors = encode_sorted(enc, texts, batch_size, on_batch=bar.advance)
+            writer.add_shard(
+                [r.id for r in shard],
+                vectors,
+                {
+                    **({"text": texts} if store_text else {}),
+                    **{f: [r.fields.get(f) for r in shard] for f in corpus.fields},
+                },
+            )
+    return writer.finish(corpus.skipped)
+
+
+def encode_sorted(
+    encoder: Encoder,
+    texts: Sequence[str],
+    batch_size: int,
+    on_batch: Callable[[int], Any] | None = None,
+) -> np.ndarray:
+    """Encode ``texts`` longest-first in batches of ``batch_size``; rows come back in input order."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = encoder.encode([texts[i] for i in idx], batch_size=batch_size)
+        if on_batch is not None:
+            on_batch(len(idx))
+    return out
+
+
+def _check_resumable(
+    out: Path, manifest: dict[str, Any], enc: Encoder, corpus: dict[str, Any], columns: list[str]
+) -> None:
+    old_enc = manifest.get("encoder") or {}
+    old_corpus = manifest.get("corpus") or {}
+    hint = "pass --overwrite to start over, or choose another --out"
+    if manifest["fingerprint"] != enc.fingerprint:
+        raise RepspaceError(
+            f"{out}: was built with encoder {old_enc.get('spec')} "
+            f"(fingerprint {manifest['fingerprint'][:12]}), not {enc.spec} "
+            f"(fingerprint {enc.fingerprint[:12]}); {hint}"
+        )
+    if old_corpus.get("hash") != corpus["hash"]:
+        raise RepspaceError(f"{out}: was built from a corpus with other content; {hint}")
+    for key in ("id_field", "text_field", "fields", "on_error"):
+        if old_corpus.get(key) != corpus[key]:
+            raise RepspaceError(
+                f"{out}: was built with {key}={old_corpus.get(key)!r}, not {corpus[key]!r}; {hint}"
+            )
+    if manifest["columns"] != columns:
+        raise RepspaceError(f"{out}: was built with columns {manifest['columns']}, not {columns}; {hint}")
