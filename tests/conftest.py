@@ -12,10 +12,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-WORDS = (
-    "vector space model embedding retrieval token corpus shard index query neighbour cosine "
-    "matrix encoder sentence document language representation pretraining dimension"
-).split()
+WORDS = [
+    "vector", "space", "model", "embedding", "retrieval", "token", "corpus", "shard", "index",
+    "query", "neighbour", "cosine", "matrix", "encoder", "sentence", "document", "language",
+    "representation", "pretraining", "dimension",
+]  # fmt: skip
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | str]) -> Path:
@@ -38,7 +39,9 @@ def synthetic_docs(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = os.environ.get("REPSPACE_TEST_CACHE")
     if cache is None:
         cache = str(tmp_path_factory.getbasetemp() / "repspace-cache")

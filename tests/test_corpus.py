@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_jsonl
 
+from conftest import write_jsonl
 from repspace import Corpus, RepspaceError
 
 
@@ -17,7 +17,9 @@ def ids_texts(corpus: Corpus) -> list[tuple[str, str]]:
 
 
 def test_jsonl_with_ids_and_extra_fields(tmp_path: Path) -> None:
-    f = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "text": "one", "lang": "en"}, {"id": "b", "text": "two"}])
+    f = write_jsonl(
+        tmp_path / "a.jsonl", [{"id": 1, "text": "one", "lang": "en"}, {"id": "b", "text": "two"}]
+    )
     records = list(Corpus(f, fields=["lang"]))
     assert [(r.id, r.text) for r in records] == [("1", "one"), ("b", "two")]
     assert records[0].fields == {"lang": "en"} and records[1].fields == {"lang": None}
@@ -40,11 +42,13 @@ def test_csv_tsv_and_parquet(tmp_path: Path) -> None:
     with open(tmp_path / "a.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["id", "body"])
-        w.writerow(["c1", 'quoted, with a comma and\na newline'])
+        w.writerow(["c1", "quoted, with a comma and\na newline"])
         w.writerow(["c2", "plain"])
     (tmp_path / "b.tsv").write_text("body\nt one\nt two\n", encoding="utf-8")
     pq.write_table(pa.table({"id": [7, 8], "body": ["p one", "p two"]}), tmp_path / "c.parquet")
-    got = ids_texts(Corpus([tmp_path / "a.csv", tmp_path / "b.tsv", tmp_path / "c.parquet"], text_field="body"))
+    got = ids_texts(
+        Corpus([tmp_path / "a.csv", tmp_path / "b.tsv", tmp_path / "c.parquet"], text_field="body")
+    )
     assert got == [
         ("c1", "quoted, with a comma and\na newline"),
         ("c2", "plain"),
@@ -59,19 +63,45 @@ def test_csv_tsv_and_parquet(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "y"}\n', "a.jsonl:2: missing field 'text'"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"text": "no id"}\n', "a.jsonl:2: missing field 'id'"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "x", "text": "again"}\n', "a.jsonl:2: duplicate id 'x'"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "y", "text": "  "}\n', "a.jsonl:2: empty text"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "y", "text": "\xff"}\n', "a.jsonl:2: invalid UTF-8"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "y", "text": \n', "a.jsonl:2: invalid JSON"),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"text": "no id"}\n',
+            "a.jsonl:2: missing field 'id'",
+        ),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"id": "x", "text": "again"}\n',
+            "a.jsonl:2: duplicate id 'x'",
+        ),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"id": "y", "text": "  "}\n',
+            "a.jsonl:2: empty text",
+        ),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"id": "y", "text": "\xff"}\n',
+            "a.jsonl:2: invalid UTF-8",
+        ),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"id": "y", "text": \n',
+            "a.jsonl:2: invalid JSON",
+        ),
         ("a.jsonl", b'{"id": "x", "text": "ok"}\n[1, 2]\n', "a.jsonl:2: expected a JSON object"),
-        ("a.jsonl", b'{"id": "x", "text": "ok"}\n{"id": "y", "text": 5}\n', "a.jsonl:2: field 'text' is a int"),
+        (
+            "a.jsonl",
+            b'{"id": "x", "text": "ok"}\n{"id": "y", "text": 5}\n',
+            "a.jsonl:2: field 'text' is a int",
+        ),
         ("a.csv", b"id,text\nx,ok\ny,too,many\n", "a.csv:3: 3 fields where the header has 2"),
         ("a.csv", b"id,text\nx,ok\ny,\xfe\n", "a.csv:3: invalid UTF-8"),
         ("a.txt", b"fine\n\xc3\n", "a.txt:2: invalid UTF-8"),
     ],
 )
-def test_bad_records_name_file_and_line(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+def test_bad_records_name_file_and_line(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
     f = tmp_path / name
     f.write_bytes(content)
     with pytest.raises(RepspaceError) as err:
@@ -119,7 +149,9 @@ def test_scan_hashes_content_and_names(tmp_path: Path) -> None:
 
 def test_streaming_memory_does_not_grow_with_corpus(tmp_path: Path) -> None:
     def peak(n: int) -> int:
-        f = write_jsonl(tmp_path / f"c{n}.jsonl", ({"id": f"d{i}", "text": "x " * 50} for i in range(n)))
+        f = write_jsonl(
+            tmp_path / f"c{n}.jsonl", ({"id": f"d{i}", "text": "x " * 50} for i in range(n))
+        )
         tracemalloc.start()
         count = sum(1 for _ in Corpus(f))
         _, top = tracemalloc.get_traced_memory()

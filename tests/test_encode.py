@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_docs, write_jsonl
 
 import repspace
+from conftest import synthetic_docs, write_jsonl
 from repspace import RepspaceError, Space
 from repspace.space import read_manifest
 
@@ -32,7 +32,10 @@ def test_encode_hash_stores_rows_in_corpus_order(tmp_path: Path) -> None:
     np.testing.assert_array_equal(space.vectors, enc.encode([d["text"] for d in docs]))
     m = space.manifest
     assert m["status"] == "complete" and m["normalized"] and m["encoder"]["spec"] == "hash:32"
-    assert m["fingerprint"] == enc.fingerprint and m["corpus"]["hash"] == repspace.Corpus(corpus).scan().hash
+    assert (
+        m["fingerprint"] == enc.fingerprint
+        and m["corpus"]["hash"] == repspace.Corpus(corpus).scan().hash
+    )
     assert m["skipped"] == {"total": 0, "by_reason": {}}
     Space.open(tmp_path / "s", verify=True)
 
@@ -40,9 +43,15 @@ def test_encode_hash_stores_rows_in_corpus_order(tmp_path: Path) -> None:
 def test_skipped_rows_are_counted_in_the_manifest(tmp_path: Path) -> None:
     corpus = write_jsonl(
         tmp_path / "c.jsonl",
-        [{"id": "a", "text": "ok"}, {"id": "b", "text": ""}, "{oops", {"id": "a", "text": "dup"}, {"id": "c", "text": "fine"}],
+        [
+            {"id": "a", "text": "ok"},
+            {"id": "b", "text": ""},
+            "{oops",
+            {"id": "a", "text": "dup"},
+            {"id": "c", "text": "fine"},
+        ],
     )
-    with pytest.raises(RepspaceError, match="c.jsonl:2: empty text"):
+    with pytest.raises(RepspaceError, match=r"c\.jsonl:2: empty text"):
         repspace.encode(corpus, "hash:8", tmp_path / "s", progress=False)
     space = repspace.encode(corpus, "hash:8", tmp_path / "s2", on_error="skip", progress=False)
     assert space.ids == ["a", "c"]
@@ -70,7 +79,9 @@ def test_resume_after_partial_run_is_byte_identical(tmp_path: Path) -> None:
 def test_resume_refuses_other_encoder_or_corpus(tmp_path: Path) -> None:
     corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(10))
     repspace.encode(corpus, "hash:16", tmp_path / "s", progress=False)
-    with pytest.raises(RepspaceError, match=r"was built with encoder hash:16 .* not hash:32 .*--overwrite"):
+    with pytest.raises(
+        RepspaceError, match=r"was built with encoder hash:16 .* not hash:32 .*--overwrite"
+    ):
         repspace.encode(corpus, "hash:32", tmp_path / "s", progress=False)
     write_jsonl(corpus, synthetic_docs(11))
     with pytest.raises(RepspaceError, match="corpus with other content"):
@@ -90,7 +101,9 @@ def test_static_encoder_space(tmp_path: Path) -> None:
     from test_encoders import tiny_static_model
 
     model = tiny_static_model(tmp_path / "m")
-    corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog"}])
+    corpus = write_jsonl(
+        tmp_path / "c.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog"}]
+    )
     space = repspace.encode(corpus, f"static:{model}", tmp_path / "s", progress=False)
     assert space.dim == 16 and space.normalized and space.encoder_spec == f"static:{model}"
 

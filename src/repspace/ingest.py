@@ -1,4 +1,4 @@
-"""``repspace import``: bring your own vectors (.npy, or Parquet with a list column) into a space."""
+"""``repspace import``: bring your own vectors (.npy, or Parquet with a list column)."""
 
 from __future__ import annotations
 
@@ -64,13 +64,16 @@ def _load_npy(path: Path) -> np.ndarray:
         raise RepspaceError(f"{path}: not a plain numeric .npy array ({e})") from None
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise RepspaceError(f"{path}: expected a non-empty 2-D array, got shape {matrix.shape}")
-    if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(matrix.dtype, np.complexfloating):
+    if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(
+        matrix.dtype, np.complexfloating
+    ):
         raise RepspaceError(f"{path}: expected real numbers, got dtype {matrix.dtype}")
     return matrix
 
 
 def read_ids(path: str | Path, id_field: str = "id") -> list[str]:
-    """Ids from a text file (one per line) or the ``id_field`` column of a JSONL/CSV/TSV/Parquet file."""
+    """Ids from a text file (one per line), or the ``id_field`` column of a JSONL, CSV, TSV or
+    Parquet file."""
     path = Path(path)
     if not path.is_file():
         raise RepspaceError(f"{path}: no such file")
@@ -115,7 +118,9 @@ def _parquet_batches(
             "pass --vector-field"
         )
     kind = schema.field(vector_field).type
-    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)):
+    if not (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ):
         raise RepspaceError(f"{path}: column {vector_field!r} is {kind}, not a list of numbers")
     first = pf.read_row_group(0, columns=[vector_field]).column(0) if pf.num_row_groups else None
     if first is None or len(first) == 0:

@@ -66,4 +66,6 @@ def progress_bar(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=stderr) as progress:
-        yield Bar(progress, progress.add_task(description, total=total or None, completed=completed))
+        yield Bar(
+            progress, progress.add_task(description, total=total or None, completed=completed)
+        )

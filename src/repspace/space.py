@@ -118,8 +118,14 @@ class Space:
             for s in range(0, len(ids), shard_size)
         )
         return write_space(
-            path, vectors.shape[1], batches, model=model, columns=list(columns), overwrite=overwrite,
-            source={"kind": "arrays"}, shard_size=shard_size,
+            path,
+            vectors.shape[1],
+            batches,
+            model=model,
+            columns=list(columns),
+            overwrite=overwrite,
+            source={"kind": "arrays"},
+            shard_size=shard_size,
         )
 
     # ------------------------------------------------------------- metadata
@@ -161,12 +167,16 @@ class Space:
         return self.manifest["status"] == "complete"
 
     def __repr__(self) -> str:
-        return f"Space({str(self.path)!r}, n={self.n}, dim={self.dim}, encoder={self.encoder_spec!r})"
+        return (
+            f"Space({str(self.path)!r}, n={self.n}, dim={self.dim}, encoder={self.encoder_spec!r})"
+        )
 
     # --------------------------------------------------------------- data
     def shard_vectors(self, i: int) -> np.ndarray:
         """The vectors of shard ``i``, memory-mapped read-only."""
-        return np.load(self.path / self.manifest["shards"][i]["vectors"], mmap_mode="r", allow_pickle=False)
+        return np.load(
+            self.path / self.manifest["shards"][i]["vectors"], mmap_mode="r", allow_pickle=False
+        )
 
     def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(ids, vectors) per shard, in row order, without loading the whole space."""
@@ -232,7 +242,9 @@ class Space:
     def summary(self) -> dict[str, Any]:
         """The facts ``repspace info`` shows."""
         m = self.manifest
-        disk = sum((self.path / s[k]).stat().st_size for s in m["shards"] for k in ("vectors", "table"))
+        disk = sum(
+            (self.path / s[k]).stat().st_size for s in m["shards"] for k in ("vectors", "table")
+        )
         return {
             "path": str(self.path),
             "status": m["status"],
@@ -288,8 +300,10 @@ def write_space(
         hashes = SeenIds.hashes(ids)
         dup = seen.contains(hashes)
         if dup.any() or len(set(ids)) != len(ids):
-            first = ids[int(np.argmax(dup))] if dup.any() else next(
-                i for i, c in Counter(ids).items() if c > 1
+            first = (
+                ids[int(np.argmax(dup))]
+                if dup.any()
+                else next(i for i, c in Counter(ids).items() if c > 1)
             )
             raise RepspaceError(f"duplicate id {first!r}: ids must be unique")
         seen.add(hashes)
@@ -374,7 +388,9 @@ class SpaceWriter:
     def shards_done(self) -> int:
         return len(self.manifest["shards"])
 
-    def add_shard(self, ids: Sequence[str], vectors: np.ndarray, columns: Mapping[str, Sequence[Any]]) -> None:
+    def add_shard(
+        self, ids: Sequence[str], vectors: np.ndarray, columns: Mapping[str, Sequence[Any]]
+    ) -> None:
         """Write one shard durably, then record it in the manifest."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.manifest["dim"]):
@@ -385,7 +401,9 @@ class SpaceWriter:
         i = self.shards_done
         vec_rel, table_rel = f"shards/{i:05d}.npy", f"shards/{i:05d}.parquet"
         atomic_save_npy(self.path / vec_rel, vectors)
-        table = pa.table({"id": pa.array(list(ids), pa.string()), **{k: list(v) for k, v in columns.items()}})
+        table = pa.table(
+            {"id": pa.array(list(ids), pa.string()), **{k: list(v) for k, v in columns.items()}}
+        )
         with atomic_path(self.path / table_rel) as tmp:
             pq.write_table(table, tmp)
         norms = np.linalg.norm(vectors, axis=1)
@@ -429,7 +447,8 @@ def _clear_target(path: Path, overwrite: bool) -> None:
         return
     if read_manifest(path) is None:
         raise RepspaceError(
-            f"{path}: directory is not empty and is not a repspace space; choose another output path"
+            f"{path}: directory is not empty and is not a repspace space; "
+            "choose another output path"
         )
     if not overwrite:
         raise RepspaceError(f"{path}: a space already exists there; pass --overwrite to replace it")

@@ -41,7 +41,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def load_encoder(spec: str | Encoder, **options: Any) -> Encoder:
-    """Build the encoder a spec names; ``options`` go to its constructor (e.g. ``backend="onnx"``)."""
+    """Build the encoder a spec names; ``options`` (e.g. ``backend="onnx"``) go to its class."""
     if isinstance(spec, Encoder):
         return spec
     kind, arg = parse_spec(spec)

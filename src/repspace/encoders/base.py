@@ -1,4 +1,4 @@
-"""The encoder contract: texts in, float32 vectors out, with a fingerprint of everything that shapes them."""
+"""The encoder contract: texts in, float32 vectors out, and a fingerprint of what shapes them."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ class Encoder(ABC):
     def fingerprint(self) -> str:
         """sha256 over spec, options, configuration and weights."""
         h = hashlib.sha256()
-        h.update(json.dumps({"spec": self.spec, "options": self.options()}, sort_keys=True).encode())
+        h.update(
+            json.dumps({"spec": self.spec, "options": self.options()}, sort_keys=True).encode()
+        )
         for part in self._fingerprint_parts():
             h.update(hashlib.sha256(part).digest())
         return h.hexdigest()

@@ -55,7 +55,9 @@ class HashEncoder(Encoder):
         if options:
             raise RepspaceError(f"hash: encoders take no options (got {', '.join(options)})")
         if not arg.isdigit() or not 1 <= int(arg) <= 1 << 16:
-            raise RepspaceError(f"hash:{arg}: the argument is the dimension, an integer in 1..65536")
+            raise RepspaceError(
+                f"hash:{arg}: the argument is the dimension, an integer in 1..65536"
+            )
         return cls(int(arg))
 
     @property

@@ -79,7 +79,10 @@ class SentenceTransformerEncoder(Encoder):
                 return SentenceTransformer(self.source, device=self.device)
             export, file_name = self._onnx_export()
             return SentenceTransformer(
-                str(export), device=self.device, backend="onnx", model_kwargs={"file_name": file_name}
+                str(export),
+                device=self.device,
+                backend="onnx",
+                model_kwargs={"file_name": file_name},
             )
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
