@@ -7,7 +7,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -175,12 +175,33 @@ def info(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
+    out.print(_info_table(summary))
+
+
+def _info_table(s: dict[str, Any]) -> Table:
+    source = s["source"] or {}
+    if "hash" in source:
+        origin = f"{', '.join(source['paths'])} (sha256 {source['hash'][:12]}…, "
+        origin += f"id field {source['id_field']!r}, text field {source['text_field']!r})"
+    else:
+        origin = f"imported from {source.get('vectors', 'arrays')} (model {source.get('model')})"
+    rows = {
+        "path": s["path"],
+        "status": s["status"],
+        "vectors": f"{s['n']:,} × {s['dim']} {s['dtype']}"
+        + (", unit norm" if s["normalized"] else ""),
+        "encoder": f"{s['encoder'] or '(external)'}  fingerprint {str(s['fingerprint'])[:12]}…",
+        "source": origin,
+        "columns": ", ".join(s["columns"]),
+        "shards": f"{s['shards']} ({s['bytes_on_disk'] / 1e6:,.1f} MB on disk)",
+        "skipped": f"{s['skipped']:,} bad records",
+        "transforms": ", ".join(t.get("kind", "?") for t in s["transforms"]) or "none",
+        "created": f"{s['created']} (updated {s['updated']})",
+    }
     table = Table(show_header=False, box=None)
-    for key, value in summary.items():
-        if isinstance(value, dict | list):
-            value = json.dumps(value)
+    for key, value in rows.items():
         table.add_row(f"[bold]{key}[/]", str(value))
-    out.print(table)
+    return table
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from repspace.errors import RepspaceError
+from repspace.progress import progress_bar
 
 FORMATS = {
     ".jsonl": "jsonl",
@@ -169,25 +170,27 @@ class Corpus:
                 raise RepspaceError(f"{root}: no such file or directory")
         return out
 
-    def scan(self) -> CorpusScan:
+    def scan(self, progress: bool = False) -> CorpusScan:
         """Hash the raw bytes of every file (names included) and estimate the record count."""
         total = hashlib.sha256()
-        n_bytes = approx = 0
+        approx = 0
         files = self.files()
-        for f in files:
-            h = hashlib.sha256()
-            lines = 0
-            with open(f.path, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    h.update(block)
-                    lines += block.count(b"\n")
-                    n_bytes += len(block)
-            if f.format == "parquet":
-                approx += pq.ParquetFile(f.path).metadata.num_rows
-            else:
-                approx += max(lines - (f.format in ("csv", "tsv")), 0)
-            total.update(f"{f.name}\0{h.hexdigest()}\n".encode())
-        return CorpusScan(total.hexdigest(), len(files), n_bytes, approx)
+        size = sum(f.path.stat().st_size for f in files)
+        with progress_bar("hashing corpus", size, "B", enabled=progress and size > 1 << 28) as bar:
+            for f in files:
+                h = hashlib.sha256()
+                lines = 0
+                with open(f.path, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        h.update(block)
+                        lines += block.count(b"\n")
+                        bar.advance(len(block))
+                if f.format == "parquet":
+                    approx += pq.ParquetFile(f.path).metadata.num_rows
+                else:
+                    approx += max(lines - (f.format in ("csv", "tsv")), 0)
+                total.update(f"{f.name}\0{h.hexdigest()}\n".encode())
+        return CorpusScan(total.hexdigest(), len(files), size, approx)
 
     def describe(self) -> dict[str, Any]:
         """The reading options, as recorded in a space's manifest."""

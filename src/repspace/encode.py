@@ -37,7 +37,7 @@ def encode(
     (``id_field``, ``text_field``, ``fields``, ``on_error``).
     """
     corpus = as_corpus(corpus, **corpus_options)
-    scan = corpus.scan()
+    scan = corpus.scan(progress=progress)
     enc = load_encoder(encoder)
     batch_size = batch_size or enc.default_batch_size
     if batch_size < 1 or shard_size < 1:
