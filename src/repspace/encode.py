@@ -32,8 +32,9 @@ def encode(
     Rows are stored in corpus order; inside each shard texts are encoded longest-first so that
     batches hold texts of similar length. Each finished shard is written atomically and recorded
     in the manifest; calling this again with the same corpus and encoder resumes after the last
-    recorded shard and gives byte-identical vectors. A different encoder fingerprint or corpus
-    content is refused unless ``overwrite``. ``corpus_options`` go to :class:`~repspace.Corpus`
+    recorded shard (with the batch and shard size recorded in the manifest) and gives
+    byte-identical vectors. A different encoder fingerprint or corpus content is refused unless
+    ``overwrite``. ``corpus_options`` go to :class:`~repspace.Corpus`
     (``id_field``, ``text_field``, ``fields``, ``on_error``).
     """
     corpus = as_corpus(corpus, **corpus_options)
@@ -49,9 +50,9 @@ def encode(
     existing = None if overwrite else read_manifest(out)
     if existing is not None:
         _check_resumable(out, existing, enc, corpus_info, columns)
-        writer = SpaceWriter.resume(out)
         if existing["status"] == "complete":
             return Space(out, existing)
+        writer = SpaceWriter.resume(out)
         shard_size = int(existing["params"]["shard_size"])
         batch_size = int(existing["params"]["batch_size"])
     else:

@@ -1,0 +1,98 @@
+"""Helpers shared by the benchmarks: machine description and atomic result files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from repspace.fsio import atomic_write_json
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU, Python and library versions, and the current time (ISO 8601, UTC)."""
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "python": sys.version.split()[0],
+        "versions": {
+            d: _version(d)
+            for d in (
+                "repspace",
+                "numpy",
+                "torch",
+                "sentence-transformers",
+                "transformers",
+                "onnxruntime",
+                "optimum",
+            )
+        },
+    }
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    """Median, min, max and every value (rounded), for a list of per-round measurements."""
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "rounds": [round(v, 3) for v in values],
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall-clock seconds of ``fn()`` and its result."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def alternate(sides: dict[str, Callable[[], Any]], n: int, rounds: int) -> dict[str, Any]:
+    """Time every side once per round, in order (A, B, A, B, ...) so that drift in machine load
+    hits all sides alike; ``n`` items per call. Docs/s per round, and each side's last output."""
+    rates: dict[str, list[float]] = {k: [] for k in sides}
+    last: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            seconds, last[name] = timed(fn)
+            rates[name].append(n / seconds)
+    return {"docs_per_s": {k: summarize(v) for k, v in rates.items()}, "outputs": last}
+
+
+def write_result(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (pretty-printed JSON) atomically to ``bench/results/<name>.json``."""
+    path = RESULTS / f"{name}.json"
+    atomic_write_json(path, payload)
+    return path
