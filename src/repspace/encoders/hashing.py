@@ -78,7 +78,7 @@ class HashEncoder(Encoder):
         return out
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        n, dim = len(texts), self._dim
+        n = len(texts)
         docs = [(" " + " ".join(t.lower().split()) + " ").encode() for t in texts]
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n)
         raw = np.frombuffer(b"".join(docs), dtype=np.uint8)
@@ -96,33 +96,38 @@ class HashEncoder(Encoder):
                 h = (prefix[end] - prefix[start]) * pw[end - 1]
                 return _mix(h ^ np.uint64((tag * 0xD6E8FEB86659FD93 + self.seed) & _MASK))
 
-            char = np.zeros(n * dim, dtype=np.float64)
+            char = []
             for k in range(self.char_ngrams[0], self.char_ngrams[1] + 1):
                 start = np.arange(total - k + 1, dtype=np.int64)
                 start = start[doc_of[start] == doc_of[start + k - 1]]
-                self._add(char, doc_of[start], span_hash(start, start + k, k))
+                char.append((doc_of[start], span_hash(start, start + k, k)))
 
-            word = np.zeros(n * dim, dtype=np.float64)
             is_word = _WORD_BYTE[raw]
             edges = np.diff(np.concatenate([[False], is_word, [False]]).astype(np.int8))
             w_start = np.flatnonzero(edges == 1)
-            w_end = np.flatnonzero(edges == -1)
             w_doc = doc_of[w_start]
-            uni = span_hash(w_start, w_end, 101)
-            self._add(word, w_doc, uni)
+            uni = span_hash(w_start, np.flatnonzero(edges == -1), 101)
             same = w_doc[1:] == w_doc[:-1]
             bi = _mix(uni[:-1][same] * _PAIR + uni[1:][same] ^ np.uint64(102))
-            self._add(word, w_doc[1:][same], bi)
+            word = [(w_doc, uni), (w_doc[1:][same], bi)]
 
-        vec = _unit(char.reshape(n, dim)) + _unit(word.reshape(n, dim))
+            vec = _unit(self._bag(char, n))
+            vec += _unit(self._bag(word, n))
         return _unit(vec).astype(np.float32)
 
-    def _add(self, acc: np.ndarray, doc: np.ndarray, h: np.ndarray) -> None:
-        bucket = (h % np.uint64(self._dim)).astype(np.int64)
-        sign = 1.0 - 2.0 * (h >> np.uint64(63)).astype(np.float64)
-        acc += np.bincount(doc * self._dim + bucket, weights=sign, minlength=len(acc))
+    def _bag(self, features: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+        """Sum the signed one-hot buckets of (document, hash) features into an (n, dim) array."""
+        doc = np.concatenate([d for d, _ in features])
+        h = np.concatenate([h for _, h in features])
+        dim = np.uint64(self._dim)
+        bucket = (((h >> np.uint64(32)) * dim) >> np.uint64(32)).astype(np.int64)  # Lemire's range
+        sign = (h & np.uint64(1)).astype(np.float64) * 2.0 - 1.0
+        flat = np.bincount(doc * self._dim + bucket, weights=sign, minlength=n * self._dim)
+        return flat.reshape(n, self._dim)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norm > 0, norm, 1.0)
+    """Scale the rows of ``v`` to unit length in place (zero rows stay zero)."""
+    norm = np.sqrt(np.einsum("ij,ij->i", v, v))
+    v *= (1.0 / np.where(norm > 0, norm, 1.0))[:, None]
+    return v
