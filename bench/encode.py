@@ -120,6 +120,8 @@ def bench_onnx(
             cfg["cached_load_seconds"], _ = timed(
                 lambda q=quantize: load_encoder(MODEL, backend="onnx", quantize=q)
             )
+            cfg["export_seconds"] = round(cfg["export_seconds"], 3)
+            cfg["cached_load_seconds"] = round(cfg["cached_load_seconds"], 3)
             cfg["fingerprint"] = enc.fingerprint[:16]
             encoders[name] = enc
         except Exception as e:
