@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/encode.py
+	$(PY) bench/measure.py
 
 clean:
 	rm -rf build $(VENV)

@@ -32,3 +32,6 @@ def test_make_demo_job_end_to_end(tmp_path: Path) -> None:
     assert "? read a gzip file" in result.stdout
     answers = result.stdout.split("? read a gzip file")[1].split("?")[0]
     assert "gzip" in answers
+    report = tmp_path / "report.html"
+    assert report.is_file() and f"report on the space's geometry: {report}" in result.stdout
+    assert "RankMe" in result.stdout and "coloured by kind" in report.read_text(encoding="utf-8")

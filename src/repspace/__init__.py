@@ -10,6 +10,7 @@ from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
 from repspace.ingest import import_vectors
+from repspace.metrics import compare, inspect
 from repspace.space import Space
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "RepspaceError",
     "Space",
     "__version__",
+    "compare",
     "encode",
     "import_vectors",
+    "inspect",
     "load_encoder",
 ]

@@ -2,8 +2,8 @@
 
 Every machine with Python has this corpus: one record per documented public module, class,
 function and method of the stdlib, with its qualified name as id. The demo writes it as JSONL,
-encodes it with ``st:all-MiniLM-L6-v2`` through the CLI, shows ``repspace info`` and answers a few
-questions with the nearest documented objects.
+encodes it with ``st:all-MiniLM-L6-v2`` through the CLI, shows ``repspace info``, answers a few
+questions with the nearest documented objects, and writes the ``repspace inspect`` HTML report.
 """
 
 from __future__ import annotations
@@ -139,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
                     "--field", "kind"], check=True)  # fmt: skip
     subprocess.run([*cli, "info", str(space)], check=True)
     answer(space, QUERIES)
+    report = args.workdir / "report.html"
+    print(flush=True)
+    subprocess.run([*cli, "inspect", str(space), "--report", str(report), "--color-by", "kind"],
+                   check=True)  # fmt: skip
+    print(f"\nreport on the space's geometry: {report.resolve()}", flush=True)
 
 
 if __name__ == "__main__":
