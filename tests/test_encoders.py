@@ -129,5 +129,5 @@ def test_onnx_backend_matches_torch(minilm, quantize: str | None) -> None:
     ]
     onnx = load_encoder("st:all-MiniLM-L6-v2", backend="onnx", quantize=quantize)
     cos = np.sum(onnx.encode(texts) * minilm.encode(texts), axis=1)
-    assert cos.mean() >= (0.9999 if quantize is None else 0.98)
+    assert cos.mean() >= (0.9999 if quantize is None else 0.99)
     assert onnx.fingerprint != minilm.fingerprint
