@@ -22,7 +22,20 @@ from typing import Any
 
 from _common import machine_info, timed, write_result
 
-WORDS = "space vector model corpus encoder index search shard query token text data".split()
+WORDS = [
+    "space",
+    "vector",
+    "model",
+    "corpus",
+    "encoder",
+    "index",
+    "search",
+    "shard",
+    "query",
+    "token",
+    "text",
+    "data",
+]
 
 # Runs the command in a child and prints that child's peak RSS (KiB) on the last line.
 PEAK_RSS = (
