@@ -225,3 +225,12 @@ def test_make_task_rejects_unsuitable_input(tmp_path: Path) -> None:
     with pytest.raises(RepspaceError, match="pass --title-field"):
         make_task(source, "title-body", tmp_path / "o")
     assert list(make_pairs([], "split-half")) == []
+
+
+def test_bad_record_in_a_task_file_names_file_and_line(tmp_path: Path) -> None:
+    root = beir_task(tmp_path / "t")
+    with open(root / "queries.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"_id": "q9", "text": ""}\n')
+    with pytest.raises(RepspaceError) as e:
+        load_task(root)
+    assert str(e.value).endswith("queries.jsonl:5: empty text (fix the task file)")

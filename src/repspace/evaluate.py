@@ -431,6 +431,7 @@ def report(result: dict[str, Any]) -> Any:
     from repspace import report as rp
 
     tasks = [t["name"] for t in result["tasks"]]
+    finite = [r["main_score"] for r in result["rows"] if _num(r["main_score"]) > -math.inf]
     page = rp.Report(
         "repspace evaluate",
         f"{len(tasks)} task(s) × {len(result['models'])} model(s); main score per task: "
@@ -454,6 +455,7 @@ def report(result: dict[str, Any]) -> Any:
                 },
                 y_label="main score",
                 title="Main score per task",
+                y_range=(min(0.0, *finite), 1.0),
             ),
             "Each task's main score per model (retrieval nDCG@10, STS Spearman, classification "
             "logistic-regression accuracy).",

@@ -105,7 +105,10 @@ def _id_field(path: Path) -> str:
 
 def _read_records(path: Path, fields: tuple[str, ...] = ()) -> list[Record]:
     id_field = _id_field(path)
-    records = list(Corpus(path, id_field=id_field, fields=fields))
+    try:
+        records = list(Corpus(path, id_field=id_field, fields=fields))
+    except RepspaceError as e:  # the corpus reader's hint names flags evaluate does not have
+        raise RepspaceError(f"{str(e).split(' (')[0]} (fix the task file)") from None
     if records and records[0].id.startswith(f"{path.name}:"):
         raise RepspaceError(
             f"{path}:1: records have no '_id' (or 'id') field; BEIR files need one per record"
