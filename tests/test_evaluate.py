@@ -12,6 +12,7 @@ import pytest
 
 from conftest import WORDS, synthetic_docs, write_jsonl
 from repspace import Space, encode, evaluate
+from repspace.encoders import Encoder
 from repspace.errors import RepspaceError
 from repspace.evaluate import write_report
 from repspace.fsio import atomic_write_json, read_json
@@ -206,3 +207,28 @@ def test_cli_evaluate_and_make_task(tmp_path: Path, tasks: list[Path]) -> None:
     assert_one_line_error(
         run("make-task", docs, "--kind", "title-body", "--out", tmp_path / "u"), "no title"
     )
+
+
+class ConstantEncoder(Encoder):
+    """Every text gets the same vector: the correlations are undefined."""
+
+    spec = "const:4"
+    normalized = True
+
+    @property
+    def dim(self) -> int:
+        return 4
+
+    def encode(self, texts, batch_size: int = 32) -> np.ndarray:
+        return np.tile(np.float32([1, 0, 0, 0]), (len(texts), 1))
+
+    def _fingerprint_parts(self):
+        return ()
+
+
+def test_undefined_scores_are_none_not_nan(tasks: list[Path]) -> None:
+    result = evaluate(tasks[1:2], encoders=[ConstantEncoder(), "hash:32"], progress=False)
+    const = next(r for r in result["rows"] if r["model"] == "const:4")
+    assert const["metrics"] == {"spearman": None, "pearson": None} and const["rank"] == 2
+    assert const["main_score"] is None
+    assert "NaN" not in json.dumps(result)

@@ -195,6 +195,12 @@ def _intrinsic(vectors: np.ndarray) -> dict[str, float | None]:
     return {"rankme": rankme(s), "isoscore": isoscore(s)}
 
 
+def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN (an undefined score, e.g. a correlation of constant values) becomes None, so the JSON
+    stays valid and no one mistakes it for a number."""
+    return {k: v if v is None or math.isfinite(v) else None for k, v in values.items()}
+
+
 def _space_rows(model: Model, ids: Sequence[str], what: str) -> np.ndarray | None:
     """The space's vectors for ``ids`` (in that order), or None when it lacks some."""
     space = model.space
@@ -269,7 +275,8 @@ def _evaluate_row(
         extra = {"examples": len(task.texts), "folds": folds}
     else:  # pragma: no cover - load_task returns one of the three
         raise TypeError(type(task))
-    intrinsic = _intrinsic(intrinsic_on)
+    intrinsic = _finite_or_none(_intrinsic(intrinsic_on))
+    scores = _finite_or_none(scores)
     main = MAIN_METRIC[task.kind]
     return {
         "task": task.name,
