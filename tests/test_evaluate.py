@@ -84,6 +84,12 @@ def test_rows_leaderboard_correlation_and_cache(tasks: list[Path]) -> None:
     assert corr["all_rows"]["rows"] == 9 and -1 <= corr["all_rows"]["spearman"] <= 1
     assert corr["per_task"]["halves"]["rows"] == 3
     assert result["cache"]["misses"] > 0
+    from repspace import load_encoder
+
+    cached = sorted(p.name for p in (Path(result["cache"]["dir"]) / "spaces").iterdir())
+    prints = {load_encoder(e).fingerprint[:16] for e in encoders}
+    assert {name.split("-")[0] for name in cached} == prints  # keyed by encoder fingerprint
+    assert len(cached) == 3 * 4  # per encoder: corpus, queries, sentences, texts
 
     again = evaluate(tasks, encoders=encoders, progress=False)
     assert again["cache"]["misses"] == 0 and again["cache"]["hits"] == result["cache"]["misses"]

@@ -234,3 +234,13 @@ def test_bad_record_in_a_task_file_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(RepspaceError) as e:
         load_task(root)
     assert str(e.value).endswith("queries.jsonl:5: empty text (fix the task file)")
+
+
+def test_make_task_max_queries_samples_queries_keeps_documents(tmp_path: Path) -> None:
+    docs = [{"id": f"d{i}", "text": f"word{i} " * 10} for i in range(20)]
+    source = write_jsonl(tmp_path / "c.jsonl", docs)
+    info = make_task(source, "split-half", tmp_path / "a", max_queries=5, seed=1)
+    make_task(source, "split-half", tmp_path / "b", max_queries=5, seed=1)
+    assert info["documents"] == 20 and info["queries"] == 5
+    a, b = load_task(tmp_path / "a"), load_task(tmp_path / "b")
+    assert list(a.queries) == list(b.queries) and len(a.corpus) == 20
