@@ -11,6 +11,7 @@ from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
 from repspace.ingest import import_vectors
 from repspace.metrics import compare, inspect
+from repspace.select import select
 from repspace.space import Space
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "import_vectors",
     "inspect",
     "load_encoder",
+    "select",
 ]
