@@ -7,8 +7,9 @@ NLTK's ``WordPunctTokenizer`` (the regular expression ``\\w+|[^\\w\\s]+`` on the
 text, compiled by NLTK >= 3.9 with the ``regex`` engine, whose ``\\w`` also takes combining
 marks; ASCII texts, where both engines agree, go through the faster ``re``), a unigram ``w`` and
 a bigram ``"w1 w2"`` go to bucket ``sha256(utf-8) mod num_buckets``.
-The hashes are memoised per n-gram (the reference hashes every occurrence), so a chunk costs one
-regex pass per document plus dictionary look-ups, and all counting is one ``bincount``.
+The hashes are memoised per token and per bigram of token ids (the reference hashes every
+occurrence), so a chunk costs one regex pass, one dictionary look-up per token and one per
+distinct bigram, and all counting is one ``bincount``.
 
 Every function here is pure over a chunk of texts, so the same chunk gives the same result in a
 worker process, in a Ray task or inline.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from itertools import islice
 
 import numpy as np
 import regex
@@ -44,56 +44,116 @@ def bucket_of(ngram: str, num_buckets: int = NUM_BUCKETS) -> int:
     return int.from_bytes(hashlib.sha256(ngram.encode("utf-8")).digest(), "big") % num_buckets
 
 
-class _Unigrams(dict):
-    """token -> bucket, computing (and memoising) on a miss."""
+class _Vocabulary:
+    """Token -> id, the bucket of every token id, and a memo of bigram buckets keyed by
+    ``id1 << 32 | id2``. Dropped and rebuilt when it outgrows :data:`MEMO_LIMIT` (between
+    chunks, so results never change)."""
 
     def __init__(self, num_buckets: int):
-        super().__init__()
         self.num_buckets = num_buckets
-        self.ints = list(range(num_buckets))  # shared int objects: a memo entry costs no int
+        self.tokens: list[str] = []
+        self.buckets: list[int] = []
+        vocab = self
 
-    def __missing__(self, key: str) -> int:
-        value = self.ints[bucket_of(key, self.num_buckets)]
-        self[key] = value
-        return value
+        class Ids(dict):
+            def __missing__(self, token: str) -> int:
+                self[token] = i = len(vocab.tokens)
+                vocab.tokens.append(token)
+                vocab.buckets.append(bucket_of(token, num_buckets))
+                return i
+
+        class Bigrams(dict):
+            def __missing__(self, key: int) -> int:
+                tokens = vocab.tokens
+                self[key] = b = bucket_of(
+                    f"{tokens[key >> 32]} {tokens[key & 0xFFFFFFFF]}", num_buckets
+                )
+                return b
+
+        self.ids: dict[str, int] = Ids()
+        self.bigrams: dict[int, int] = Bigrams()
+
+    def token_ids(self, tokens: list[str]) -> np.ndarray:
+        return np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+
+    def bigram_buckets(self, keys: np.ndarray) -> np.ndarray:
+        return np.fromiter(
+            map(self.bigrams.__getitem__, keys.tolist()), dtype=np.int64, count=len(keys)
+        )
 
 
-class _Bigrams(_Unigrams):
-    """(token, token) -> bucket of ``"token token"``."""
-
-    def __missing__(self, key: tuple[str, str]) -> int:  # type: ignore[override]
-        value = self.ints[bucket_of(f"{key[0]} {key[1]}", self.num_buckets)]
-        self[key] = value
-        return value
+_SEP = "\x00"
+_JOIN = "\n\x00\n"
+_VOCABS: dict[int, _Vocabulary] = {}
 
 
-_MEMOS: dict[int, tuple[_Unigrams, _Bigrams]] = {}
+def _vocabulary(num_buckets: int) -> _Vocabulary:
+    vocab = _VOCABS.get(num_buckets)
+    if vocab is None or len(vocab.tokens) + len(vocab.bigrams) > MEMO_LIMIT:
+        vocab = _VOCABS[num_buckets] = _Vocabulary(num_buckets)
+    return vocab
 
 
-def _memos(num_buckets: int) -> tuple[_Unigrams, _Bigrams]:
-    memo = _MEMOS.get(num_buckets)
-    if memo is None or len(memo[0]) + len(memo[1]) > MEMO_LIMIT:
-        memo = _MEMOS[num_buckets] = (_Unigrams(num_buckets), _Bigrams(num_buckets))
-    return memo
+def _group_tokens(texts: list[str], ascii_only: bool) -> list[list[str]] | list[str]:
+    """All tokens of the texts in one regex pass, documents separated by the token ``\\x00``;
+    per document when a text holds that token itself."""
+    pattern = _ASCII_RE if ascii_only else TOKEN_RE
+    tokens = pattern.findall(_JOIN.join(texts).lower())
+    if tokens.count(_SEP) != len(texts) - 1:
+        return [pattern.findall(t.lower()) for t in texts]
+    return tokens
 
 
 def ngram_buckets(
     texts: Sequence[str], num_buckets: int = NUM_BUCKETS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The bucket of every unigram and bigram of every text, concatenated, and the number of
-    n-grams per text (``2 * tokens - 1``, or 0 for a text without tokens)."""
-    uni, bi = _memos(num_buckets)
-    flat: list[int] = []
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        words = tokenize(text)
-        if not words:
+    """The bucket of every unigram and bigram of the texts and the text each belongs to (both
+    int64, in no particular order). Vectorized: one regex pass per chunk (ASCII texts with
+    ``re``, the rest with ``regex``), one dictionary look-up per token, one per distinct
+    bigram of the chunk."""
+    vocab = _vocabulary(num_buckets)
+    flats: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    is_ascii = np.fromiter((t.isascii() for t in texts), dtype=bool, count=len(texts))
+    for ascii_only in (True, False):
+        docs = np.flatnonzero(is_ascii == ascii_only)
+        if not len(docs):
             continue
-        before = len(flat)
-        flat.extend(map(uni.__getitem__, words))
-        flat.extend(map(bi.__getitem__, zip(words, islice(words, 1, None), strict=False)))
-        lengths[i] = len(flat) - before
-    return np.array(flat, dtype=np.int64), lengths
+        tokens = _group_tokens([texts[i] for i in docs], ascii_only)
+        if tokens and isinstance(tokens[0], list):  # a text held the separator token
+            ids = np.concatenate(
+                [vocab.token_ids(t) if t else np.empty(0, np.int64) for t in tokens]
+            )
+            doc = np.repeat(docs, [len(t) for t in tokens])
+            first = np.ones(len(ids), dtype=bool)
+            first[1:] = doc[1:] != doc[:-1]
+        else:
+            all_ids = vocab.token_ids(tokens)  # type: ignore[arg-type]
+            sep = all_ids == vocab.ids.get(_SEP, -1)
+            doc_all = docs[np.cumsum(sep)]
+            keep = ~sep
+            ids, doc = all_ids[keep], doc_all[keep]
+            first = np.ones(len(all_ids), dtype=bool)
+            first[1:] = sep[:-1]
+            first = first[keep]
+        uni = np.asarray(vocab.buckets, dtype=np.int64)[ids]
+        pair = ~first[1:]  # token i and i + 1 are in the same document
+        keys = (ids[:-1][pair] << 32) | ids[1:][pair]
+        if len(keys):
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            bi = vocab.bigram_buckets(uniq)[inverse]
+        else:
+            bi = np.empty(0, np.int64)
+        flats += [uni, bi]
+        rows += [doc, doc[:-1][pair]]
+    if not flats:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(flats), np.concatenate(rows)
+
+
+def ngram_lengths(rows: np.ndarray, n_texts: int) -> np.ndarray:
+    """N-grams per text from the row of every n-gram."""
+    return np.bincount(rows, minlength=n_texts).astype(np.int64)
 
 
 def ngram_counts(texts: Sequence[str], num_buckets: int = NUM_BUCKETS) -> np.ndarray:
@@ -104,8 +164,7 @@ def ngram_counts(texts: Sequence[str], num_buckets: int = NUM_BUCKETS) -> np.nda
 
 def doc_ngram_counts(texts: Sequence[str], num_buckets: int = NUM_BUCKETS) -> np.ndarray:
     """Per-document bucket counts (dense, ``len(texts) × num_buckets``): for small sets only."""
-    flat, lengths = ngram_buckets(texts, num_buckets)
-    rows = np.repeat(np.arange(len(texts)), lengths)
+    flat, rows = ngram_buckets(texts, num_buckets)
     out = np.zeros((len(texts), num_buckets), dtype=np.int64)
     np.add.at(out, (rows, flat), 1)
     return out
@@ -123,6 +182,7 @@ __all__ = [
     "doc_ngram_counts",
     "ngram_buckets",
     "ngram_counts",
+    "ngram_lengths",
     "token_counts",
     "tokenize",
 ]

@@ -43,13 +43,21 @@ from repspace.errors import RepspaceError
 from repspace.fsio import fsync_dir
 from repspace.progress import progress_bar
 from repspace.select import dedup as dd
-from repspace.select.features import NUM_BUCKETS, ngram_buckets, ngram_counts, tokenize
+from repspace.select.features import (
+    NUM_BUCKETS,
+    ngram_buckets,
+    ngram_counts,
+    ngram_lengths,
+    tokenize,
+)
 from repspace.select.parallel import ChunkMapper, usable_cores
 from repspace.select.resample import RANDOM, SELECTION, TopK, gumbel_noise
 from repspace.select.weights import ImportanceModel, kl_divergence, kl_reduction, log_weights
 
 Dedup = Literal["exact", "near", "none"]
 CHUNK = 8192
+#: Pools smaller than this are processed inline: starting workers would cost more than it saves.
+PARALLEL_MIN_BYTES = 4 << 20
 _EXAMPLES = 10
 _LINE_BITS = 40  # a location is file_no << 40 | line
 
@@ -60,7 +68,8 @@ def task_features(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Pass 1 over a chunk: summed bucket counts (or None), n-grams per text, LSH band hashes
     (or None)."""
-    flat, lengths = ngram_buckets(texts, num_buckets)
+    flat, rows = ngram_buckets(texts, num_buckets)
+    lengths = ngram_lengths(rows, len(texts))
     summed = np.bincount(flat, minlength=num_buckets).astype(np.int64) if counts else None
     return summed, lengths, dd.band_hashes(texts) if bands else None
 
@@ -184,8 +193,8 @@ def select(
     out = Path(out)
     scan = pool_c.scan(progress=progress)
     jobs = usable_cores() if jobs is None else max(1, int(jobs))
-    if scan.bytes < 4 << 20:
-        jobs = 1  # a small pool: process start-up would cost more than it saves
+    if scan.bytes < PARALLEL_MIN_BYTES:
+        jobs = 1
     build = _prepare_out(out, overwrite)
     try:
         with ChunkMapper(jobs if kind == "ngram" else 1) as mapper:

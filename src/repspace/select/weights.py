@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repspace.select.features import NUM_BUCKETS, ngram_buckets
+from repspace.select.features import NUM_BUCKETS, ngram_buckets, ngram_lengths
 
 #: Additive smoothing of the bucket probabilities (the reference's constant).
 SMOOTHING = 1e-8
@@ -51,10 +51,9 @@ class ImportanceModel:
 
 def log_weights(texts: Sequence[str], log_diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log importance weight (float64) and n-gram count (int64) of every text of a chunk."""
-    flat, lengths = ngram_buckets(texts, len(log_diff))
-    rows = np.repeat(np.arange(len(texts)), lengths)
+    flat, rows = ngram_buckets(texts, len(log_diff))
     weights = np.bincount(rows, weights=log_diff[flat], minlength=len(texts))
-    return weights.astype(np.float64), lengths
+    return weights.astype(np.float64), ngram_lengths(rows, len(texts))
 
 
 def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
