@@ -21,53 +21,18 @@ from repspace.select.weights import ImportanceModel, kl_divergence, log_weights
 from test_cli import assert_one_line_error, run
 
 ML = [
-    "neural",
-    "network",
-    "training",
-    "gradient",
-    "descent",
-    "loss",
-    "model",
-    "layer",
-    "embedding",
-    "transformer",
-    "attention",
-    "optimizer",
-    "batch",
-    "learning",
-    "rate",
-    "representation",
-    "encoder",
-    "decoder",
-]
+    "neural", "network", "training", "gradient", "descent", "loss", "model", "layer", "embedding",
+    "transformer", "attention", "optimizer", "batch", "learning", "rate", "representation",
+    "encoder", "decoder",
+]  # fmt: skip
 FOOD = [
-    "recipe",
-    "cook",
-    "oven",
-    "flour",
-    "sugar",
-    "butter",
-    "bake",
-    "dinner",
-    "salt",
-    "pepper",
-    "garlic",
-    "onion",
-    "soup",
-]
+    "recipe", "cook", "oven", "flour", "sugar", "butter", "bake", "dinner", "salt", "pepper",
+    "garlic", "onion", "soup",
+]  # fmt: skip
 SPORT = [
-    "football",
-    "match",
-    "goal",
-    "team",
-    "league",
-    "player",
-    "coach",
-    "season",
-    "score",
-    "win",
+    "football", "match", "goal", "team", "league", "player", "coach", "season", "score", "win",
     "referee",
-]
+]  # fmt: skip
 TRICKY = [
     "Hello, World!! It's  a test...  naïve café — über 3.14",
     "one",
@@ -140,8 +105,8 @@ def test_log_weights_and_selection_agree_with_the_reference(tmp_path: Path) -> N
     assert table["id"] == [f"p{i}" for i in range(600)]
     assert sum(table["selected"]) == 100
     # the same pool model: the reference's log ratio per bucket
-    texts = [json.loads(x)["text"] for x in open(target, encoding="utf-8")]
-    pool_texts = [json.loads(x)["text"] for x in open(pool, encoding="utf-8")]
+    texts = [json.loads(x)["text"] for x in target.read_text("utf-8").splitlines()]
+    pool_texts = [json.loads(x)["text"] for x in pool.read_text("utf-8").splitlines()]
     model = ImportanceModel(ngram_counts(texts), ngram_counts(pool_texts))
     np.testing.assert_allclose(model.log_diff, dsir.log_diff, rtol=1e-12)
     # both select the in-domain third, up to the Gumbel noise
@@ -260,7 +225,7 @@ def test_output_directory_holds_original_records_weights_and_report(tmp_path: Pa
     rng = random.Random(3)
     target = write_jsonl(tmp_path / "t.jsonl", [{"text": _doc(rng, ML)} for _ in range(40)])
     lines = [
-        '{"text": "%s",   "id": "p%d", "extra": {"nested": [1, 2]}}' % (_doc(rng, d), i)
+        f'{{"text": "{_doc(rng, d)}",   "id": "p{i}", "extra": {{"nested": [1, 2]}}}}'
         for i, d in enumerate([ML, FOOD, SPORT] * 40)
     ]
     pool = tmp_path / "p.jsonl"
@@ -308,7 +273,7 @@ def test_csv_and_text_pools_give_json_records_with_all_columns(tmp_path: Path) -
 @pytest.mark.slow
 def test_space_features_select_by_density_ratio(tmp_path: Path) -> None:
     target, pool = make_fixture(tmp_path, n_pool=300)
-    extra = [json.loads(x) for x in open(pool, encoding="utf-8")]
+    extra = [json.loads(x) for x in pool.read_text("utf-8").splitlines()]
     extra.append({"id": "dup", "text": extra[0]["text"], "domain": 0})
     write_jsonl(pool, extra)
     result = select(

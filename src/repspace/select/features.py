@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import regex
@@ -29,8 +30,9 @@ NUM_BUCKETS = 10_000
 #: NLTK's WordPunctTokenizer pattern (the reference's default tokenizer).
 TOKEN_RE = regex.compile(r"\w+|[^\w\s]+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 _ASCII_RE = re.compile(r"\w+|[^\w\s]+", re.UNICODE | re.MULTILINE | re.DOTALL)
-#: Memoised n-grams per process before the memo is dropped (bounds worker memory).
-MEMO_LIMIT = 1 << 19
+#: Memo size per process (bigrams + 4 x tokens; ~10 bytes per bigram, ~100 per token) before
+#: it is dropped: bounds worker memory to about 100 MB.
+MEMO_LIMIT = 1 << 23
 
 
 def tokenize(text: str) -> list[str]:
@@ -44,10 +46,40 @@ def bucket_of(ngram: str, num_buckets: int = NUM_BUCKETS) -> int:
     return int.from_bytes(hashlib.sha256(ngram.encode("utf-8")).digest(), "big") % num_buckets
 
 
+class _BigramMemo:
+    """Bigram key (``id1 << 32 | id2``) -> bucket, as sorted numpy runs merged like a binary
+    counter: about 10 bytes per bigram, vectorized look-ups; misses are hashed in Python."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return sum(len(k) for k, _ in self.runs)
+
+    def lookup(self, keys: np.ndarray, make: Any) -> np.ndarray:
+        """Buckets of the sorted, distinct ``keys``; ``make(missing_keys)`` computes new ones."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for run_keys, run_vals in self.runs:
+            pos = np.minimum(np.searchsorted(run_keys, keys), len(run_keys) - 1)
+            hit = run_keys[pos] == keys
+            out[hit] = run_vals[pos[hit]]
+        missing = out < 0
+        if missing.any():
+            new_keys = keys[missing]
+            new_vals = make(new_keys)
+            out[missing] = new_vals
+            self.runs.append((new_keys, new_vals.astype(np.uint16)))
+            while len(self.runs) > 1 and len(self.runs[-1][0]) >= len(self.runs[-2][0]) // 2:
+                (k2, v2), (k1, v1) = self.runs.pop(), self.runs.pop()
+                k, v = np.concatenate([k1, k2]), np.concatenate([v1, v2])
+                order = np.argsort(k, kind="stable")
+                self.runs.append((k[order], v[order]))
+        return out
+
+
 class _Vocabulary:
-    """Token -> id, the bucket of every token id, and a memo of bigram buckets keyed by
-    ``id1 << 32 | id2``. Dropped and rebuilt when it outgrows :data:`MEMO_LIMIT` (between
-    chunks, so results never change)."""
+    """Token -> id, the bucket of every token id, and the bigram memo. Dropped and rebuilt
+    when it outgrows :data:`MEMO_LIMIT` (between chunks, so results never change)."""
 
     def __init__(self, num_buckets: int):
         self.num_buckets = num_buckets
@@ -62,24 +94,25 @@ class _Vocabulary:
                 vocab.buckets.append(bucket_of(token, num_buckets))
                 return i
 
-        class Bigrams(dict):
-            def __missing__(self, key: int) -> int:
-                tokens = vocab.tokens
-                self[key] = b = bucket_of(
-                    f"{tokens[key >> 32]} {tokens[key & 0xFFFFFFFF]}", num_buckets
-                )
-                return b
-
         self.ids: dict[str, int] = Ids()
-        self.bigrams: dict[int, int] = Bigrams()
+        self.bigrams = _BigramMemo()
+
+    def size(self) -> int:
+        return 4 * len(self.tokens) + len(self.bigrams)
 
     def token_ids(self, tokens: list[str]) -> np.ndarray:
         return np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
-    def bigram_buckets(self, keys: np.ndarray) -> np.ndarray:
+    def _hash_bigrams(self, keys: np.ndarray) -> np.ndarray:
+        tokens, nb = self.tokens, self.num_buckets
         return np.fromiter(
-            map(self.bigrams.__getitem__, keys.tolist()), dtype=np.int64, count=len(keys)
+            (bucket_of(f"{tokens[k >> 32]} {tokens[k & 0xFFFFFFFF]}", nb) for k in keys.tolist()),
+            dtype=np.int64,
+            count=len(keys),
         )
+
+    def bigram_buckets(self, keys: np.ndarray) -> np.ndarray:
+        return self.bigrams.lookup(keys, self._hash_bigrams)
 
 
 _SEP = "\x00"
@@ -89,7 +122,7 @@ _VOCABS: dict[int, _Vocabulary] = {}
 
 def _vocabulary(num_buckets: int) -> _Vocabulary:
     vocab = _VOCABS.get(num_buckets)
-    if vocab is None or len(vocab.tokens) + len(vocab.bigrams) > MEMO_LIMIT:
+    if vocab is None or vocab.size() > MEMO_LIMIT:
         vocab = _VOCABS[num_buckets] = _Vocabulary(num_buckets)
     return vocab
 
