@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -254,7 +255,7 @@ def test_output_directory_holds_original_records_weights_and_report(tmp_path: Pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
-def test_csv_and_text_pools_give_json_records_with_all_columns(tmp_path: Path) -> None:
+def test_csv_text_and_parquet_pools_give_json_records_with_all_columns(tmp_path: Path) -> None:
     rng = random.Random(4)
     target = write_jsonl(tmp_path / "t.jsonl", [{"text": _doc(rng, ML)} for _ in range(20)])
     csv_pool = tmp_path / "p.csv"
@@ -262,12 +263,20 @@ def test_csv_and_text_pools_give_json_records_with_all_columns(tmp_path: Path) -
     csv_pool.write_text("\n".join(rows) + "\n", encoding="utf-8")
     txt_pool = tmp_path / "p.txt"
     txt_pool.write_text("\n".join(_doc(rng, [ML, FOOD][i % 2]) for i in range(40)) + "\n")
-    select(target, [csv_pool, txt_pool], 20, tmp_path / "out", progress=False)
+    pq_pool = tmp_path / "p.parquet"
+    texts = [_doc(rng, [ML, FOOD][i % 2]) for i in range(40)]
+    pq.write_table(
+        pa.table({"id": [f"q{i}" for i in range(40)], "text": texts, "year": list(range(40))}),
+        pq_pool,
+    )
+    select(target, [csv_pool, txt_pool, pq_pool], 30, tmp_path / "out", progress=False)
     recs = selected_rows(tmp_path / "out")
-    assert len(recs) == 20
+    assert len(recs) == 30
     for r in recs:
-        assert set(r) in ({"id", "text", "source"}, {"id", "text"})
-        assert r["id"].startswith(("c", "p.txt:"))
+        assert set(r) in ({"id", "text", "source"}, {"id", "text"}, {"id", "text", "year"})
+        assert r["id"].startswith(("c", "p.txt:", "q"))
+        if r["id"].startswith("q"):
+            assert r["text"] == texts[r["year"]]
 
 
 @pytest.mark.slow

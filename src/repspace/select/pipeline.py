@@ -124,10 +124,14 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
         raise RepspaceError(f"{out}: already exists; pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
+    build.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary directory
+    return build
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    build.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary directory
-    return build
+    return umask
 
 
 def _finish_out(build: Path, out: Path) -> None:
@@ -193,11 +197,11 @@ def select(
     out = Path(out)
     scan = pool_c.scan(progress=progress)
     jobs = usable_cores() if jobs is None else max(1, int(jobs))
-    if scan.bytes < PARALLEL_MIN_BYTES:
-        jobs = 1
+    if scan.bytes < PARALLEL_MIN_BYTES or kind == "space":
+        jobs = 1  # small pool: start-up would cost more; space: the encoder has its threads
     build = _prepare_out(out, overwrite)
     try:
-        with ChunkMapper(jobs if kind == "ngram" else 1) as mapper:
+        with ChunkMapper(jobs) as mapper:
             state = _Run(
                 kind=kind,
                 spec=spec,
@@ -226,7 +230,7 @@ def select(
         _write_json(build / "report.json", report)
         from repspace.select.report import write_html
 
-        write_html(build / "report.html", report)
+        write_html(build / "report.html", report).chmod(0o666 & ~_umask())
         shutil.rmtree(build / ".work", ignore_errors=True)
         _finish_out(build, out)
     except BaseException:
