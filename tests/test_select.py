@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -311,9 +312,14 @@ def test_bad_input_is_one_line_and_leaves_no_output(tmp_path: Path) -> None:
         select(empty, pool, 5, out, progress=False)
     with pytest.raises(RepspaceError, match="larger than the pool"):
         select(target, pool, 61, out, progress=False)
+    dups = write_jsonl(tmp_path / "dups.jsonl", [{"text": "Same text."}] * 3)
+    with pytest.raises(RepspaceError, match="1 documents after deduplication"):
+        select(target, dups, 2, out, progress=False)
     with pytest.raises(RepspaceError, match="features"):
         select(target, pool, 5, out, features="tfidf", progress=False)
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+    assert select(target, dups, 2, out, dedup="none", progress=False).report["selected"] == 2
+    shutil.rmtree(out)
 
     second = write_jsonl(tmp_path / "pool2.jsonl", [{"id": "p3", "text": "again " * 5}])
     result = run("select", "--target", target, "--pool", pool, "--pool", second, "-k", "5",

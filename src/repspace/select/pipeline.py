@@ -196,6 +196,11 @@ def select(
     target_c.files()
     out = Path(out)
     scan = pool_c.scan(progress=progress)
+    if scan.approx_records < k:  # line/row counts: an upper bound on the records
+        raise RepspaceError(
+            f"-k {int(k):,} is larger than the pool ({_names(pool_c)} holds at most "
+            f"{scan.approx_records:,} records); pass a smaller -k"
+        )
     jobs = usable_cores() if jobs is None else max(1, int(jobs))
     if scan.bytes < PARALLEL_MIN_BYTES or kind == "space":
         jobs = 1  # small pool: start-up would cost more; space: the encoder has its threads
