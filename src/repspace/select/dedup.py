@@ -4,12 +4,13 @@ and near-duplicate vectors (cosine threshold). The first occurrence (in pool ord
 
 * Exact: a 64-bit blake2b digest of the text lowercased with whitespace runs collapsed.
 * Near (text): word 3-gram shingles (the DSIR tokenizer's tokens), ``num_perm`` = 128 MinHash
-  values per document from a vectorized numpy hash family (splitmix64 of the shingle hash xor a
-  per-permutation constant), cut into ``bands`` bands of ``rows`` rows chosen for the Jaccard
-  ``threshold`` (0.8) like datasketch's ``MinHashLSH`` (minimizing the false positive and
-  false negative areas). A document is a near-duplicate when one of its band hashes equals that
-  of an earlier document. Candidates are not re-verified pairwise (only the band hashes are
-  kept: 8 bytes per band per document), so the S-curve of the banding is the decision rule.
+  values per document from a vectorized numpy hash family (``a_i * h + b_i mod 2^64`` over the
+  splitmix64-mixed shingle hash ``h``, ``a_i`` odd: one multiply-add per value), cut into
+  ``bands`` bands of ``rows`` rows chosen for the Jaccard ``threshold`` (0.8) like datasketch's
+  ``MinHashLSH`` (minimizing the false positive and false negative areas). A document is a
+  near-duplicate when one of its band hashes equals that of an earlier document. Candidates
+  are not re-verified pairwise (only the band hashes are kept: 8 bytes per band per document),
+  so the S-curve of the banding is the decision rule.
 * Near (vectors): cosine >= ``threshold`` to an earlier document, exact and blocked (quadratic
   in the pool size: meant for pools of up to a few hundred thousand documents).
 """
@@ -22,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from repspace.select.features import tokenize
+from repspace.select.features import token_stream
 from repspace.select.resample import splitmix64
 
 NUM_PERM = 128
@@ -65,35 +66,22 @@ def lsh_params(threshold: float = JACCARD_THRESHOLD, num_perm: int = NUM_PERM) -
 
 
 @lru_cache(maxsize=4)
-def _perm_keys(num_perm: int) -> np.ndarray:
-    return splitmix64(np.arange(1, num_perm + 1, dtype=np.uint64) * np.uint64(0x632BE59BD9B4E019))
-
-
-_TOKEN_MEMO: dict[str, int] = {}
-
-
-def _token_hash(token: str) -> int:
-    h = _TOKEN_MEMO.get(token)
-    if h is None:
-        if len(_TOKEN_MEMO) > 1 << 19:
-            _TOKEN_MEMO.clear()
-        h = _TOKEN_MEMO[token] = _digest(token.encode("utf-8"))
-    return h
+def _perm_params(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """Odd multipliers and offsets of the ``num_perm`` multiply-add hash functions."""
+    seq = np.arange(1, 2 * num_perm + 1, dtype=np.uint64) * np.uint64(0x632BE59BD9B4E019)
+    params = splitmix64(seq)
+    return params[:num_perm] | np.uint64(1), params[num_perm:]
 
 
 def _shingle_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of each text's word 3-grams (one shingle of all tokens for shorter texts), and the
-    number of shingles per text."""
-    tokens: list[int] = []
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        words = tokenize(text) or [text]
-        tokens.extend(map(_token_hash, words))
-        lengths[i] = len(words)
-    h = np.array(tokens, dtype=np.uint64)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    doc = np.repeat(np.arange(len(texts)), lengths)
+    """Hashes of each text's word 3-grams (one shingle of all tokens for shorter texts), texts
+    in order, and the number of shingles per text."""
+    ids, doc, vocab = token_stream(texts)
+    order = np.argsort(doc, kind="stable")
+    doc = doc[order]
+    h = np.asarray(vocab.hashes, dtype=np.uint64)[ids[order]]
+    lengths = np.bincount(doc, minlength=len(texts))
+    starts = np.cumsum(lengths) - lengths
     pos = np.arange(len(h)) - starts[doc]
     is_start = (pos + SHINGLE <= lengths[doc]) | ((pos == 0) & (lengths[doc] < SHINGLE))
     idx = np.flatnonzero(is_start)
@@ -107,16 +95,22 @@ def _shingle_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 def minhash_signatures(texts: Sequence[str], num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash signatures (``len(texts) × num_perm`` uint64) of the texts' shingle sets."""
     shingles, counts = _shingle_hashes(texts)
-    keys = _perm_keys(num_perm)
-    sig = np.empty((len(texts), num_perm), dtype=np.uint64)
+    mul, add = _perm_params(num_perm)
+    sig = np.full((len(texts), num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+    if not len(shingles):
+        return sig
     offsets = np.concatenate([[0], np.cumsum(counts)])
     d0 = 0
     while d0 < len(texts):  # whole documents per block, about _BATCH shingles each
         d1 = int(np.searchsorted(offsets, offsets[d0] + _BATCH, side="right")) - 1
         d1 = min(max(d1, d0 + 1), len(texts))
         block = shingles[offsets[d0] : offsets[d1]]
-        values = splitmix64(block[:, None] ^ keys[None, :])
-        sig[d0:d1] = np.minimum.reduceat(values, offsets[d0:d1] - offsets[d0], axis=0)
+        with np.errstate(over="ignore"):
+            values = block[:, None] * mul[None, :] + add[None, :]
+        nz = np.flatnonzero(counts[d0:d1] > 0)  # texts without tokens keep the all-max row
+        if len(nz):
+            starts = (offsets[d0:d1] - offsets[d0])[nz]
+            sig[d0 + nz] = np.minimum.reduceat(values, starts, axis=0)
         d0 = d1
     return sig
 

@@ -46,6 +46,11 @@ def bucket_of(ngram: str, num_buckets: int = NUM_BUCKETS) -> int:
     return int.from_bytes(hashlib.sha256(ngram.encode("utf-8")).digest(), "big") % num_buckets
 
 
+def _bucket_and_hash(token: str, num_buckets: int) -> tuple[int, int]:
+    digest = hashlib.sha256(token.encode("utf-8")).digest()
+    return int.from_bytes(digest, "big") % num_buckets, int.from_bytes(digest[:8], "little")
+
+
 class _BigramMemo:
     """Bigram key (``id1 << 32 | id2``) -> bucket, as sorted numpy runs merged like a binary
     counter: about 10 bytes per bigram, vectorized look-ups; misses are hashed in Python."""
@@ -85,13 +90,16 @@ class _Vocabulary:
         self.num_buckets = num_buckets
         self.tokens: list[str] = []
         self.buckets: list[int] = []
+        self.hashes: list[int] = []  # a 64-bit hash per token (MinHash shingles)
         vocab = self
 
         class Ids(dict):
             def __missing__(self, token: str) -> int:
                 self[token] = i = len(vocab.tokens)
                 vocab.tokens.append(token)
-                vocab.buckets.append(bucket_of(token, num_buckets))
+                bucket, h = _bucket_and_hash(token, num_buckets)
+                vocab.buckets.append(bucket)
+                vocab.hashes.append(h)
                 return i
 
         self.ids: dict[str, int] = Ids()
@@ -137,16 +145,16 @@ def _group_tokens(texts: list[str], ascii_only: bool) -> list[list[str]] | list[
     return tokens
 
 
-def ngram_buckets(
+def token_stream(
     texts: Sequence[str], num_buckets: int = NUM_BUCKETS
-) -> tuple[np.ndarray, np.ndarray]:
-    """The bucket of every unigram and bigram of the texts and the text each belongs to (both
-    int64, in no particular order). Vectorized: one regex pass per chunk (ASCII texts with
-    ``re``, the rest with ``regex``), one dictionary look-up per token, one per distinct
-    bigram of the chunk."""
+) -> tuple[np.ndarray, np.ndarray, _Vocabulary]:
+    """Every token of the texts as an id of this process's vocabulary, with the text it belongs
+    to: each text's tokens contiguous and in order (ASCII texts first, then the others). One
+    regex pass per group (``re`` for ASCII texts, ``regex`` for the rest), one dictionary
+    look-up per token."""
     vocab = _vocabulary(num_buckets)
-    flats: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
+    ids_parts: list[np.ndarray] = []
+    doc_parts: list[np.ndarray] = []
     is_ascii = np.fromiter((t.isascii() for t in texts), dtype=bool, count=len(texts))
     for ascii_only in (True, False):
         docs = np.flatnonzero(is_ascii == ascii_only)
@@ -154,34 +162,36 @@ def ngram_buckets(
             continue
         tokens = _group_tokens([texts[i] for i in docs], ascii_only)
         if tokens and isinstance(tokens[0], list):  # a text held the separator token
-            ids = np.concatenate(
-                [vocab.token_ids(t) if t else np.empty(0, np.int64) for t in tokens]
-            )
-            doc = np.repeat(docs, [len(t) for t in tokens])
-            first = np.ones(len(ids), dtype=bool)
-            first[1:] = doc[1:] != doc[:-1]
+            ids_parts += [vocab.token_ids(t) for t in tokens if t]
+            doc_parts.append(np.repeat(docs, [len(t) for t in tokens]))
         else:
             all_ids = vocab.token_ids(tokens)  # type: ignore[arg-type]
             sep = all_ids == vocab.ids.get(_SEP, -1)
-            doc_all = docs[np.cumsum(sep)]
-            keep = ~sep
-            ids, doc = all_ids[keep], doc_all[keep]
-            first = np.ones(len(all_ids), dtype=bool)
-            first[1:] = sep[:-1]
-            first = first[keep]
-        uni = np.asarray(vocab.buckets, dtype=np.int64)[ids]
-        pair = ~first[1:]  # token i and i + 1 are in the same document
-        keys = (ids[:-1][pair] << 32) | ids[1:][pair]
-        if len(keys):
-            uniq, inverse = np.unique(keys, return_inverse=True)
-            bi = vocab.bigram_buckets(uniq)[inverse]
-        else:
-            bi = np.empty(0, np.int64)
-        flats += [uni, bi]
-        rows += [doc, doc[:-1][pair]]
-    if not flats:
+            ids_parts.append(all_ids[~sep])
+            doc_parts.append(docs[np.cumsum(sep)][~sep])
+    if not ids_parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64), vocab
+    return np.concatenate(ids_parts), np.concatenate(doc_parts), vocab
+
+
+def ngram_buckets(
+    texts: Sequence[str], num_buckets: int = NUM_BUCKETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bucket of every unigram and bigram of the texts and the text each belongs to (both
+    int64, in no particular order). Vectorized over the chunk (:func:`token_stream`), one
+    look-up per distinct bigram of the chunk."""
+    ids, doc, vocab = token_stream(texts, num_buckets)
+    if not len(ids):
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(flats), np.concatenate(rows)
+    uni = np.asarray(vocab.buckets, dtype=np.int64)[ids]
+    pair = doc[1:] == doc[:-1]  # token i and i + 1 are in the same text
+    keys = (ids[:-1][pair] << 32) | ids[1:][pair]
+    if len(keys):
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        bi = vocab.bigram_buckets(uniq)[inverse]
+    else:
+        bi = np.empty(0, np.int64)
+    return np.concatenate([uni, bi]), np.concatenate([doc, doc[:-1][pair]])
 
 
 def ngram_lengths(rows: np.ndarray, n_texts: int) -> np.ndarray:
@@ -217,5 +227,6 @@ __all__ = [
     "ngram_counts",
     "ngram_lengths",
     "token_counts",
+    "token_stream",
     "tokenize",
 ]
