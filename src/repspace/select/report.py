@@ -43,13 +43,19 @@ def write_html(path: str | Path, r: dict[str, Any]) -> Path:
     ]
     if "kl_target_pool" in kl:
         rows.append(["KL(target ‖ whole pool)", kl["kl_target_pool"]])
-    rep.add(
-        "KL reduction",
-        table(["", "nats"], rows, numeric=[1]),
-        note="Xie et al. 2023, §6: KL divergence from the target's hashed n-gram distribution "
+    note = (
+        "Xie et al. 2023, §6: KL divergence from the target's hashed n-gram distribution "
         "(10,000 buckets, smoothed by 1e-8) to a random selection of the same size, minus that "
-        "to the selection. Larger is better; the paper finds it tracks downstream accuracy.",
+        "to the selection. Larger is better; the paper finds it tracks downstream accuracy."
     )
+    if kl["kl_reduction"] < 0:
+        note += (
+            " Here it is negative: the selection is farther from the target than random data. "
+            "The target's n-grams are rare in the pool, and as log weights add up over a "
+            "document's n-grams, short documents win; --min-tokens (the reference package "
+            "uses 100) or space: features may help."
+        )
+    rep.add("KL reduction", table(["", "nats"], rows, numeric=[1]), note=note)
     h = r["log_weights"]["histogram"]
     rep.add(
         "Log importance weights",
