@@ -30,8 +30,8 @@ NUM_BUCKETS = 10_000
 #: NLTK's WordPunctTokenizer pattern (the reference's default tokenizer).
 TOKEN_RE = regex.compile(r"\w+|[^\w\s]+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 _ASCII_RE = re.compile(r"\w+|[^\w\s]+", re.UNICODE | re.MULTILINE | re.DOTALL)
-#: Memo size per process (bigrams + 4 x tokens; ~10 bytes per bigram, ~100 per token) before
-#: it is dropped: bounds worker memory to about 100 MB.
+#: Memo size per process (bigrams + 16 x tokens; ~10 bytes per bigram, ~150 per token) before
+#: it is dropped and rebuilt: bounds a worker's memo to about 100-150 MB.
 MEMO_LIMIT = 1 << 23
 
 
@@ -106,7 +106,7 @@ class _Vocabulary:
         self.bigrams = _BigramMemo()
 
     def size(self) -> int:
-        return 4 * len(self.tokens) + len(self.bigrams)
+        return 16 * len(self.tokens) + len(self.bigrams)
 
     def token_ids(self, tokens: list[str]) -> np.ndarray:
         return np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))

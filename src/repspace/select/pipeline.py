@@ -422,9 +422,12 @@ class _Run:
 
     # -------------------------------------------------------------- pass 1 (space)
     def _encoder(self) -> Any:
-        from repspace.encoders import load_encoder
+        """The ``space:`` encoder, loaded once for the target and the pool."""
+        if getattr(self, "_loaded_encoder", None) is None:
+            from repspace.encoders import load_encoder
 
-        return load_encoder(self.spec)
+            self._loaded_encoder = load_encoder(self.spec)
+        return self._loaded_encoder
 
     def _encode(self, encoder: Any, texts: list[str]) -> np.ndarray:
         bs = self.batch_size or encoder.default_batch_size
