@@ -12,6 +12,7 @@ from repspace.errors import RepspaceError
 from repspace.evaluate import evaluate
 from repspace.ingest import import_vectors
 from repspace.metrics import compare, inspect
+from repspace.select import select
 from repspace.space import Space
 from repspace.tasks import load_task
 from repspace.tasks.make import make_task
@@ -31,4 +32,5 @@ __all__ = [
     "load_encoder",
     "load_task",
     "make_task",
+    "select",
 ]

@@ -204,6 +204,12 @@ class Corpus:
 
     # ---------------------------------------------------------------- records
     def __iter__(self) -> Iterator[Record]:
+        for _, _, rec in self.located():
+            yield rec
+
+    def located(self) -> Iterator[tuple[int, int, Record]]:
+        """Iterate ``(file number in files(), line or row number, record)``: where each record
+        is, for commands that go back to the original bytes."""
         self.skipped = Counter()
         seen = SeenIds()
         for chunk in chunked(self._validated(), _CHUNK):
@@ -212,7 +218,7 @@ class Corpus:
             earlier = seen.contains(hashes)
             in_chunk: set[str] = set()
             keep = np.ones(len(chunk), dtype=bool)
-            for j, (where, rec) in enumerate(chunk):
+            for j, ((where, _, _), rec) in enumerate(chunk):
                 if earlier[j] or rec.id in in_chunk:
                     keep[j] = False
                     self._problem(
@@ -222,9 +228,9 @@ class Corpus:
                 else:
                     in_chunk.add(rec.id)
             seen.add(hashes[keep])
-            for j, (_, rec) in enumerate(chunk):
+            for j, ((_, file_no, lineno), rec) in enumerate(chunk):
                 if keep[j]:
-                    yield rec
+                    yield file_no, lineno, rec
 
     def _problem(self, problem: _Problem, hint: str = "") -> None:
         if self.on_error == "skip":
@@ -233,8 +239,8 @@ class Corpus:
         hint = hint or "fix the record"
         raise RepspaceError(f"{problem} ({hint}, or pass --on-error skip to skip such records)")
 
-    def _validated(self) -> Iterator[tuple[str, Record]]:
-        for f in self.files():
+    def _validated(self) -> Iterator[tuple[tuple[str, int, int], Record]]:
+        for file_no, f in enumerate(self.files()):
             reader = _READERS[f.format]
             has_ids: bool | None = None
             for lineno, row in reader(self, f):
@@ -275,7 +281,7 @@ class Corpus:
                             "malformed row",
                             f"{where}: id {rid!r} is not a non-empty string or integer",
                         )
-                    yield where, Record(rid, text, extra)
+                    yield (where, file_no, lineno), Record(rid, text, extra)
                 except _Problem as p:
                     self._problem(p)
 
