@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/encode.py
 	$(PY) bench/measure.py
+	$(PY) bench/evaluate.py
 
 clean:
 	rm -rf build $(VENV)

@@ -9,9 +9,12 @@ from repspace.corpus import Corpus, Record
 from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
+from repspace.evaluate import evaluate
 from repspace.ingest import import_vectors
 from repspace.metrics import compare, inspect
 from repspace.space import Space
+from repspace.tasks import load_task
+from repspace.tasks.make import make_task
 
 __all__ = [
     "Corpus",
@@ -22,7 +25,10 @@ __all__ = [
     "__version__",
     "compare",
     "encode",
+    "evaluate",
     "import_vectors",
     "inspect",
     "load_encoder",
+    "load_task",
+    "make_task",
 ]
