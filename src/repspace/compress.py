@@ -140,7 +140,10 @@ class NeighbourRecall:
 
 
 class TaskNDCG:
-    """nDCG@10 of a retrieval task: queries (vectors) against the space's documents."""
+    """nDCG@10 of a retrieval task (scored by :func:`repspace.metrics.retrieval.score_run`):
+    query vectors against the space's documents."""
+
+    metrics = ("ndcg@10", "mrr@10")
 
     def __init__(
         self,
@@ -156,28 +159,20 @@ class TaskNDCG:
         self.queries, self.query_ids = queries, list(query_ids)
         self.qrels = qrels
 
-    def run(self, search: Searcher) -> dict[str, list[str]]:
+    def evaluate(self, search: Searcher) -> dict[str, float]:
+        """nDCG@10 and MRR@10 of the run ``search`` makes."""
+        from repspace.metrics.retrieval import score_run
+
         idx = search(self.queries, self.docs, K)
-        return {
-            q: [self.doc_ids[j] for j in row] for q, row in zip(self.query_ids, idx, strict=True)
+        # Rank-derived scores keep the searcher's order (trec_eval sorts by score).
+        run = {
+            q: {self.doc_ids[j]: float(K - r) for r, j in enumerate(row)}
+            for q, row in zip(self.query_ids, idx, strict=True)
         }
+        return score_run(self.qrels, run, self.metrics)
 
     def score(self, search: Searcher) -> float:
-        return ndcg_at_10(self.qrels, self.run(search))
-
-
-def ndcg_at_10(qrels: dict[str, dict[str, int]], run: dict[str, list[str]]) -> float:
-    """Mean nDCG@10 (graded gains, log2 discount) over the queries that have relevant docs."""
-    scores = []
-    for q, rels in qrels.items():
-        ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:K]
-        if not ideal:
-            continue
-        dcg = sum(rels.get(d, 0) / np.log2(r + 2) for r, d in enumerate(run.get(q, [])[:K]))
-        scores.append(dcg / sum(g / np.log2(r + 2) for r, g in enumerate(ideal)))
-    if not scores:
-        raise RepspaceError("the task has no query with a relevant document in the space")
-    return float(np.mean(scores))
+        return self.evaluate(search)["ndcg@10"]
 
 
 # ----------------------------------------------------------------------------- curve
@@ -204,8 +199,8 @@ def rate_quality(
     for name in names:
         if name not in fitted:
             t0 = time.perf_counter()
-            p = dict(params or {}, progress=progress) if name == "matryoshka" else None
-            fitted[name] = float_map(name, top, p).fit(X)
+            m = float_map(name, top, params)
+            fitted[name] = m.fit(X, progress=progress) if name == "matryoshka" else m.fit(X)
             fit_seconds[name] = round(time.perf_counter() - t0, 3)
             fitted[name].source_fingerprint_ = fingerprint
     full = quality.score(map_searcher(None))
@@ -306,7 +301,13 @@ def task_quality(space: Space, task: str | Path, progress: bool = False) -> Task
             f"{space.path}: is already a mapped space; compress the space it was made from"
         )
     t = load_retrieval_task(task)
-    encoder = load_encoder(enc["spec"], **enc.get("options", {}))
+    recorded = enc.get("options") or {}
+    options = {  # the loading options among those recorded (backend, quantization)
+        k: recorded[k]
+        for k in ("backend", "quantize")
+        if recorded.get(k) and recorded.get("backend") != "torch"
+    }
+    encoder = load_encoder(enc["spec"], **options)
     if encoder.fingerprint != space.fingerprint:
         raise RepspaceError(
             f"{space.path}: its encoder {enc['spec']} now has another fingerprint than the "
@@ -365,8 +366,8 @@ def compress(
     X = np.asarray(space.vectors)
     check_finite(X, f"{space.path}")
     t0 = time.perf_counter()
-    p = dict(params or {}, progress=progress) if base_name == "matryoshka" else None
-    base = float_map(base_name, max(dims), p).fit(space)
+    base = float_map(base_name, max(dims), params)
+    base = base.fit(space, progress=progress) if base_name == "matryoshka" else base.fit(space)
     fit_seconds = round(time.perf_counter() - t0, 3)
     maps = {d: with_quantizer(at_dim(base, d), quant, X) for d in dims}
     result: dict[str, Any] = {

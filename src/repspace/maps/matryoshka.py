@@ -77,7 +77,6 @@ class MatryoshkaAdaptor(Map):
         lr: float = 1e-3,
         seed: int = 0,
         threads: int = 1,
-        progress: bool = False,
     ):
         self.dim = dim
         self.dims = dims
@@ -93,11 +92,9 @@ class MatryoshkaAdaptor(Map):
         self.lr = lr
         self.seed = seed
         self.threads = threads
-        self.progress = progress
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        params.pop("progress")
         if params["dims"] is not None:
             params["dims"] = [int(m) for m in params["dims"]]
         return params
@@ -110,7 +107,11 @@ class MatryoshkaAdaptor(Map):
             check_dim(m, d)
         return dims
 
-    def _fit(self, X: np.ndarray, pairs: tuple[Any, Any] | None = None) -> None:
+    def _fit(
+        self, X: np.ndarray, pairs: tuple[Any, Any] | None = None, progress: bool = False
+    ) -> None:
+        """``pairs``: (query vectors, positive vectors) for the supervised stage; ``progress``:
+        show a progress bar."""
         import torch
 
         d = self.input_dim_
@@ -119,7 +120,7 @@ class MatryoshkaAdaptor(Map):
         prefixes = self._prefixes()
         if len(X) < 2:
             raise RepspaceError("the adaptor needs at least 2 corpus vectors")
-        x = np.asarray(X, dtype=np.float32)
+        x = np.array(X, dtype=np.float32)  # a writable copy for torch
         if pairs is not None:
             queries, positives = (np.asarray(p, dtype=np.float32) for p in pairs)
             if queries.shape != positives.shape or queries.ndim != 2 or queries.shape[1] != d:
@@ -162,7 +163,7 @@ class MatryoshkaAdaptor(Map):
             opt = torch.optim.Adam(params, lr=self.lr)
             total = self.steps + (self.supervised_steps if pairs is not None else 0)
             losses: list[float] = []
-            with progress_bar("fitting adaptor", total, "steps", self.progress) as bar:
+            with progress_bar("fitting adaptor", total, "steps", progress) as bar:
                 for _ in range(self.steps):
                     batch = _batch(data, self.batch_size, gen)
                     loss = self._unsupervised_loss(batch, adapt(batch), prefixes)
