@@ -70,6 +70,7 @@ def test_compress_with_task_writes_maps_spaces_and_curve(
     assert "<svg" in html and "pca+binary" in html and "<script" not in html
 
 
+@pytest.mark.slow
 def test_neighbour_recall_curve_and_adaptor(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     basis = np.linalg.qr(rng.standard_normal((48, 48)))[0][:8]

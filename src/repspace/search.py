@@ -75,14 +75,17 @@ class ShortlistSearch:
     :class:`~repspace.maps.quantize.BinaryQuantizer` for calibrated thresholds), an ``int`` m
     (cosine over the first m dimensions), or any fitted float :class:`~repspace.maps.Map` (cosine
     over its output, e.g. a Matryoshka adaptor prefix). Building the cheap index happens here,
-    once; :meth:`search` then answers any number of query batches.
+    once; :meth:`search` then answers any number of query batches. ``threads``: OpenMP threads
+    of the FAISS Hamming scan (None: FAISS's default; on a busy machine one thread avoids
+    spinning workers).
     """
 
-    def __init__(self, docs: Any, *, cheap: str | int | Map = "binary"):
+    def __init__(self, docs: Any, *, cheap: str | int | Map = "binary", threads: int | None = None):
         from repspace.maps.quantize import BinaryQuantizer
 
         self.docs = unit(docs)
         self.cheap = cheap
+        self.threads = threads
         d = self.docs.shape[1]
         self._binary: BinaryQuantizer | None = None
         if isinstance(cheap, BinaryQuantizer) or cheap == "binary":
@@ -115,7 +118,15 @@ class ShortlistSearch:
         q = unit(queries)
         size = min(size, len(self.docs))
         if self._binary is not None:
-            _, idx = self._index.search(self._binary.transform(q), size)
+            import faiss
+
+            before = faiss.omp_get_max_threads()
+            if self.threads:
+                faiss.omp_set_num_threads(self.threads)
+            try:
+                _, idx = self._index.search(self._binary.transform(q), size)
+            finally:
+                faiss.omp_set_num_threads(before)
             return idx.astype(np.int64)
         return exact_search(self._cheap_queries(q), self._cheap_docs, size, normalized=True)[0]
 
