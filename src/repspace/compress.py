@@ -221,20 +221,23 @@ def rate_quality(
                         "relative": round(q / full, 6) if full else None,
                     }
                 )
-    rr = quality.score(rerank_searcher(shortlist))
+    rerank = []
+    for cheap_name, cheap in (("binary", "binary"), ("int8", Int8Quantizer().fit(X))):
+        rr = quality.score(rerank_searcher(shortlist, cheap))
+        rerank.append(
+            {
+                "cheap": cheap_name,
+                "shortlist": shortlist,
+                "bytes_shortlist": (X.shape[1] + 7) // 8 if cheap_name == "binary" else X.shape[1],
+                "quality": round(rr, 6),
+                "relative": round(rr / full, 6) if full else None,
+            }
+        )
     return {
         "quality": quality.name,
         "full": {"dims": int(X.shape[1]), "bytes": 4 * X.shape[1], "quality": round(full, 6)},
         "points": points,
-        "rerank": [
-            {
-                "cheap": "binary",
-                "shortlist": shortlist,
-                "bytes_shortlist": (X.shape[1] + 7) // 8,
-                "quality": round(rr, 6),
-                "relative": round(rr / full, 6) if full else None,
-            }
-        ],
+        "rerank": rerank,
         "fit_seconds": fit_seconds,
     }
 

@@ -108,7 +108,7 @@ def compress(
             table.add_row(p["method"], str(p["dims"]), f"{p['bytes']:g}",
                           f"{p['quality']:.4f}", f"{p['relative']:.3f}")  # fmt: skip
         for r in curve["rerank"]:
-            table.add_row(f"binary + rerank top {r['shortlist']}", str(full["dims"]),
+            table.add_row(f"{r['cheap']} + rerank top {r['shortlist']}", str(full["dims"]),
                           str(r["bytes_shortlist"]), f"{r['quality']:.4f}",
                           f"{r['relative']:.3f}")  # fmt: skip
         out.print(table)

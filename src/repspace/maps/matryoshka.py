@@ -262,8 +262,8 @@ class MatryoshkaAdaptor(Map):
 def _batch(data: Any, size: int, gen: Any) -> Any:
     import torch
 
-    if len(data) <= size:
-        return data
+    # A fresh random order every step, also when the whole corpus fits: the first rows of a
+    # batch are its anchors.
     return data[torch.randperm(len(data), generator=gen)[:size]]
 
 
