@@ -368,6 +368,13 @@ def compress(
     dims = parse_dims(dims, space.dim)
     X = np.asarray(space.vectors)
     check_finite(X, f"{space.path}")
+    quality: NeighbourRecall | TaskNDCG | None = None
+    if curve:  # before fitting: a bad task fails fast
+        quality = (
+            task_quality(space, task, progress)
+            if task is not None
+            else NeighbourRecall(X, sample=sample)
+        )
     t0 = time.perf_counter()
     base = float_map(base_name, max(dims), params)
     base = base.fit(space, progress=progress) if base_name == "matryoshka" else base.fit(space)
@@ -392,12 +399,7 @@ def compress(
         for d, m in maps.items():
             target = apply if len(dims) == 1 else apply / str(d)
             result["spaces"][d] = str(m.apply(space, target, overwrite=overwrite).path)
-    if curve:
-        quality = (
-            task_quality(space, task, progress)
-            if task is not None
-            else NeighbourRecall(X, sample=sample)
-        )
+    if quality is not None:
         result["curve"] = rate_quality(
             X,
             quality,
