@@ -101,14 +101,14 @@ def map_searcher(m: Map | None) -> Searcher:
     def search(q: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
         if m is not None:
             q, d = m.decode_transform(q), m.decode_transform(d)
-        return exact_search(q, d, k)[0]
+        return exact_search(q, d, k)[1]
 
     return search
 
 
 def rerank_searcher(shortlist: int, cheap: str | int | Map = "binary") -> Searcher:
     def search(q: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
-        return ShortlistSearch(d, cheap=cheap).search(q, k, shortlist=shortlist)[0]
+        return ShortlistSearch(d, cheap=cheap).search(q, k, shortlist=shortlist)[1]
 
     return search
 

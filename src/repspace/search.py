@@ -1,4 +1,5 @@
-"""Exact cosine search and shortlist-then-rerank search.
+"""Shortlist-then-rerank search (exact search is :func:`repspace.metrics.retrieval.search`,
+re-exported here as ``exact_search``).
 
 Shortlist-then-rerank is the adaptive retrieval of Kusupati et al. 2022 ("Matryoshka
 Representation Learning", §4.3): find a shortlist with a cheap representation (a low-dimension
@@ -15,6 +16,9 @@ import numpy as np
 
 from repspace.errors import RepspaceError
 from repspace.maps.base import Map
+from repspace.metrics.retrieval import search as exact_search
+
+__all__ = ["ShortlistSearch", "exact_search", "rerank_search", "top_k", "unit"]
 
 #: Query rows per block (block × n similarities in memory at a time).
 QUERY_BLOCK = 256
@@ -39,23 +43,6 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     return idx, np.take_along_axis(vals, order, axis=1)
-
-
-def exact_search(
-    queries: Any, docs: Any, k: int = 10, *, normalized: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Brute-force cosine search: ``(indices, scores)``, both ``(n_queries, k)``.
-
-    ``normalized=True`` skips normalizing (rows already unit length)."""
-    q = np.asarray(queries, dtype=np.float32) if normalized else unit(queries)
-    d = np.asarray(docs, dtype=np.float32) if normalized else unit(docs)
-    _check(q, d, k)
-    out_i = np.empty((len(q), min(k, len(d))), dtype=np.int64)
-    out_s = np.empty(out_i.shape, dtype=np.float32)
-    for s in range(0, len(q), QUERY_BLOCK):
-        idx, val = top_k(q[s : s + QUERY_BLOCK] @ d.T, k)
-        out_i[s : s + len(idx)], out_s[s : s + len(idx)] = idx, val
-    return out_i, out_s
 
 
 def _check(q: np.ndarray, d: np.ndarray, k: int) -> None:
@@ -128,13 +115,13 @@ class ShortlistSearch:
             finally:
                 faiss.omp_set_num_threads(before)
             return idx.astype(np.int64)
-        return exact_search(self._cheap_queries(q), self._cheap_docs, size, normalized=True)[0]
+        return exact_search(self._cheap_queries(q), self._cheap_docs, size, normalized=True)[1]
 
     def search(
         self, queries: Any, k: int = 10, *, shortlist: int = 100
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices, cosine scores)`` of the ``k`` best documents among each query's
-        ``shortlist`` candidates, reranked with the full vectors."""
+        """``(cosine scores, indices)`` of the ``k`` best documents among each query's
+        ``shortlist`` candidates, reranked with the full vectors (FAISS's order of outputs)."""
         q = unit(queries)
         _check(q, self.docs, k)
         if shortlist < k:
@@ -149,7 +136,7 @@ class ShortlistSearch:
             pos, val = top_k(scores, k)
             out_i[s : s + len(c)] = np.take_along_axis(c, pos, axis=1)
             out_s[s : s + len(c)] = val
-        return out_i, out_s
+        return out_s, out_i
 
 
 def rerank_search(
@@ -161,5 +148,5 @@ def rerank_search(
     cheap: str | int | Map = "binary",
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-shot :class:`ShortlistSearch`: shortlist ``shortlist`` candidates per query with the
-    ``cheap`` representation, rerank them with the full vectors; ``(indices, scores)``."""
+    ``cheap`` representation, rerank them with the full vectors; ``(scores, indices)``."""
     return ShortlistSearch(docs, cheap=cheap).search(queries, k, shortlist=shortlist)
