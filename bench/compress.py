@@ -141,8 +141,8 @@ def speed(n: int, dim: int, queries: int, shortlist: int, rounds: int) -> dict[s
     build_s, searcher = timed(lambda: ShortlistSearch(x, cheap="binary", threads=1))
     default = ShortlistSearch(x, cheap="binary")
     sides = {
-        "exact_float32": lambda: exact_search(q, x, 10, normalized=True)[0],
-        "binary_rerank": lambda: searcher.search(q, 10, shortlist=shortlist)[0],
+        "exact_float32": lambda: exact_search(q, x, 10, normalized=True)[1],
+        "binary_rerank": lambda: searcher.search(q, 10, shortlist=shortlist)[1],
         "binary_rerank_faiss_default_threads": lambda: default.search(q, 10, shortlist=shortlist)[
             0
         ],
