@@ -5,6 +5,7 @@ Corpus -> Encoder -> Space -> Map -> Index. The Python API mirrors the ``repspac
 
 __version__ = "0.1.0"
 
+from repspace.align import align
 from repspace.compress import compress
 from repspace.corpus import Corpus, Record
 from repspace.encode import encode
@@ -15,6 +16,7 @@ from repspace.export import export_sentence_transformers
 from repspace.ingest import import_vectors
 from repspace.maps import Map, load_map
 from repspace.metrics import compare, inspect
+from repspace.migrate import Migration
 from repspace.search import rerank_search
 from repspace.select import select
 from repspace.space import Space
@@ -25,10 +27,12 @@ __all__ = [
     "Corpus",
     "Encoder",
     "Map",
+    "Migration",
     "Record",
     "RepspaceError",
     "Space",
     "__version__",
+    "align",
     "compare",
     "compress",
     "encode",

@@ -1,0 +1,312 @@
+"""Upgrade a space to a new embedding model without downtime (backward-compatible queries).
+
+Following the backward-compatibility literature (BT², Shen et al. 2020 "Towards
+Backward-Compatible Representation Learning"; Ricci et al. "Backward-Compatible Aligned
+Representations via an Orthogonal Transformation Layer") but with a post-hoc map instead of
+training: a NEW→OLD map (Procrustes by default, see :mod:`repspace.maps.align`) is fitted on a
+sample of documents re-embedded with NEW.
+
+1. :func:`plan` re-embeds a sample with NEW, fits NEW→OLD, reports nDCG@10 of NEW queries mapped
+   into OLD vs OLD queries on a task (or, without a task, held-out self-retrieval).
+2. :func:`start` writes the migration state (``migration.json``, atomic) and the map; from then
+   on :meth:`Migration.search` embeds queries with NEW and maps them into OLD.
+3. :meth:`Migration.backfill` re-embeds documents with NEW into ``MIGDIR/new`` in shards of
+   ``batch`` rows of the old space, with :class:`~repspace.space.SpaceWriter` (each shard written
+   atomically, then the manifest): a crash loses at most the shard in flight, a rerun resumes
+   after the last recorded shard, nothing is duplicated (shard i is always old rows
+   ``[i*batch, (i+1)*batch)``). At 100% the new space is completed and the map retired.
+
+Mixed search: the first ``done`` old rows are served by the NEW space with the NEW query, the
+rest by the OLD space with the mapped query, both by cosine, merged by score. Justification: the
+map is fitted so that mapped NEW vectors reproduce OLD vectors, hence OLD-space cosines of the
+mapped query estimate the cosines NEW would give after normalisation only approximately; the two
+score scales can still differ (a model whose cosines are globally higher wins ties). We therefore
+standardise each part's cosines by the mean/std of query–document cosines measured at ``start``
+on the plan sample (per space), which puts both on a common z-score scale; raw cosine is used when
+no statistics are available.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repspace.encode import encode_sorted
+from repspace.encoders import load_encoder
+from repspace.errors import RepspaceError
+from repspace.fsio import atomic_write_json, read_json
+from repspace.maps.align import CLASSES
+from repspace.maps.base import load_map
+from repspace.metrics.retrieval import retrieval_metrics, search
+from repspace.progress import progress_bar
+from repspace.space import Space, SpaceWriter, read_manifest
+
+STATE = "migration.json"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
+def _old_texts(old: Space) -> list[str]:
+    texts = old.texts
+    if texts is None:
+        raise RepspaceError(
+            f"{old.path}: the space stores no texts; re-encode it with texts to migrate it"
+        )
+    return texts
+
+
+def _fit_sample(
+    old: Space, new_encoder: str, sample: int | float, method: str, seed: int
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    texts = _old_texts(old)
+    n = old.n
+    k = int(round(sample * n)) if isinstance(sample, float) and sample < 1 else int(sample)
+    k = max(2, min(k, n))
+    if method not in CLASSES or method == "relative":
+        raise RepspaceError("migrate: method must be one of procrustes, linear, affine, cca")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, k, replace=False))
+    enc = load_encoder(new_encoder)
+    new_vecs = encode_sorted(enc, [texts[i] for i in rows], enc.default_batch_size)
+    old_vecs = np.asarray(old.vectors)[rows]
+    m = CLASSES[method]().fit(new_vecs, old_vecs)
+    m.source_fingerprint_ = enc.fingerprint
+    m.target_fingerprint_ = old.fingerprint
+    return m, rows, new_vecs, old_vecs
+
+
+def plan(
+    old: str | Path | Space,
+    new_encoder: str,
+    *,
+    task: Any = None,
+    sample: int | float = 0.1,
+    method: str = "procrustes",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality.
+
+    With a retrieval ``task`` (path or :class:`RetrievalTask`): nDCG@10 of OLD queries on OLD
+    documents vs NEW queries mapped into OLD, and their ratio. Without: held-out documents of the
+    space, mapped from NEW, retrieve their own OLD vector (R@1, R@10)."""
+    from repspace.tasks import load_task
+
+    old = old if isinstance(old, Space) else Space.open(old)
+    m, rows, _, _ = _fit_sample(old, new_encoder, sample, method, seed)
+    out: dict[str, Any] = {"old": str(old.path), "new": new_encoder, "method": method}
+    out["sample"] = len(rows)
+    if task is not None:
+        t = load_task(task) if isinstance(task, str | Path) else task
+        old_enc = load_encoder(old.encoder_spec or "")
+        new_enc = load_encoder(new_encoder)
+        qs = list(t.queries.values())
+        docs_old = encode_sorted(old_enc, t.doc_texts, old_enc.default_batch_size)
+        q_old = encode_sorted(old_enc, qs, old_enc.default_batch_size)
+        q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
+        base = retrieval_metrics(t, q_old, docs_old)["metrics"]["ndcg@10"]
+        mapped = retrieval_metrics(t, m.transform(q_new), docs_old)["metrics"]["ndcg@10"]
+        out.update(
+            old_ndcg10=base,
+            mapped_ndcg10=mapped,
+            retained=(mapped / base) if base else None,
+            task=t.name,
+        )
+    else:
+        held = np.setdiff1d(np.arange(old.n), rows)[:2000]
+        if len(held):
+            enc = load_encoder(new_encoder)
+            texts = _old_texts(old)
+            q = m.transform(encode_sorted(enc, [texts[i] for i in held], enc.default_batch_size))
+            _, idx = search(q, np.asarray(old.vectors), 10)
+            own = held[:, None]
+            out["self_r@1"] = float((idx[:, :1] == own).any(1).mean())
+            out["self_r@10"] = float((idx == own).any(1).mean())
+    out["_map"] = m
+    return out
+
+
+class Migration:
+    """A migration of the space ``old`` to encoder ``new``, kept in directory ``path``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / STATE).exists():
+            raise RepspaceError(f"{self.path}: no migration here; run `repspace migrate start`")
+        self.state: dict[str, Any] = read_json(self.path / STATE)
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def start(
+        cls,
+        old: str | Path,
+        new_encoder: str,
+        path: str | Path,
+        *,
+        sample: int | float = 0.1,
+        method: str = "procrustes",
+        batch: int = 1000,
+        seed: int = 0,
+    ) -> Migration:
+        """Fit the NEW→OLD map and record the migration; search works at once."""
+        path = Path(path)
+        if (path / STATE).exists():
+            raise RepspaceError(f"{path}: a migration is already recorded here; use it or rm it")
+        old_space = Space.open(old)
+        m, _, new_vecs, old_vecs = _fit_sample(old_space, new_encoder, sample, method, seed)
+        path.mkdir(parents=True, exist_ok=True)
+        m.save(path / "map")
+        mapped = _unit(m.transform(new_vecs))
+        stats = {
+            "old": _cos_stats(_unit(old_vecs), mapped),
+            "new": _cos_stats(_unit(new_vecs), _unit(new_vecs)),
+        }
+        state = {
+            "format": "repspace.migration",
+            "old": str(Path(old).resolve()),
+            "old_fingerprint": old_space.fingerprint,
+            "new_encoder": new_encoder,
+            "new_fingerprint": load_encoder(new_encoder).fingerprint,
+            "map": "map",
+            "method": method,
+            "batch": int(batch),
+            "n": old_space.n,
+            "done": 0,
+            "status": "mapped",
+            "score_stats": stats,
+        }
+        atomic_write_json(path / STATE, state)
+        return cls(path)
+
+    def _save(self) -> None:
+        atomic_write_json(self.path / STATE, self.state)
+
+    @property
+    def old(self) -> Space:
+        return Space.open(self.state["old"])
+
+    @property
+    def new_path(self) -> Path:
+        return self.path / "new"
+
+    def _rows_done(self) -> int:
+        man = read_manifest(self.new_path)
+        return int(man["n"]) if man else 0
+
+    def status(self) -> dict[str, Any]:
+        done = self._rows_done()
+        n = int(self.state["n"])
+        return {
+            "path": str(self.path),
+            "old": self.state["old"],
+            "new_encoder": self.state["new_encoder"],
+            "status": self.state["status"],
+            "done": done,
+            "n": n,
+            "fraction": done / n if n else 1.0,
+            "map": self.state["map"],
+        }
+
+    # ------------------------------------------------------------ backfill
+    def backfill(self, *, max_batches: int | None = None, progress: bool = False) -> dict[str, Any]:
+        """Re-embed old documents with NEW, a shard of ``batch`` rows at a time (resumable)."""
+        if self.state["status"] == "done":
+            return self.status()
+        old = self.old
+        if old.fingerprint != self.state["old_fingerprint"]:
+            raise RepspaceError(f"{old.path}: the old space changed since migrate start")
+        enc = load_encoder(self.state["new_encoder"])
+        if enc.fingerprint != self.state["new_fingerprint"]:
+            raise RepspaceError(
+                f"encoder {self.state['new_encoder']} has another fingerprint than at start"
+            )
+        texts = _old_texts(old)
+        ids = old.ids
+        batch = int(self.state["batch"])
+        man = read_manifest(self.new_path)
+        if man is None:
+            writer = SpaceWriter.create(
+                self.new_path,
+                dim=enc.dim,
+                fingerprint=enc.fingerprint,
+                encoder=enc.describe(),
+                columns=["id", "text"],
+                params={"batch_size": enc.default_batch_size, "shard_size": batch},
+                source={"kind": "migration", "old": self.state["old"]},
+                corpus=(old.manifest.get("corpus")),
+            )
+        else:
+            writer = SpaceWriter.resume(self.new_path)
+        if self.state["status"] == "mapped":
+            self.state["status"] = "backfilling"
+            self._save()
+        n = len(ids)
+        done_batches = 0
+        with progress_bar(
+            "backfill", n, "docs", enabled=progress, completed=writer.rows_done
+        ) as bar:
+            while writer.rows_done < n:
+                if max_batches is not None and done_batches >= max_batches:
+                    break
+                s = writer.rows_done
+                e = min(s + batch, n)
+                vecs = encode_sorted(enc, texts[s:e], enc.default_batch_size)
+                writer.add_shard(ids[s:e], vecs, {"text": texts[s:e]})
+                bar.advance(e - s)
+                done_batches += 1
+        if writer.rows_done >= n:
+            writer.finish()
+            self.state["status"] = "done"
+            self.state["map"] = None  # retired: the NEW space serves everything
+            self._save()
+        return self.status()
+
+    # ------------------------------------------------------------ search
+    def search(self, query: str | list[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(id, score)`` per query over the mixed space (see the module docstring)."""
+        queries = [query] if isinstance(query, str) else list(query)
+        enc = load_encoder(self.state["new_encoder"])
+        q = _unit(enc.encode(queries, batch_size=enc.default_batch_size))
+        done = self._rows_done()
+        parts: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
+        stats = self.state.get("score_stats") or {}
+        if done > 0:
+            new = Space.open(self.new_path, allow_building=True)
+            vec = np.asarray(new.vectors)[:done]
+            s, i = search(q, vec, k)
+            ids = new.ids[:done]
+            parts.append((_z(s, stats.get("new")), i, ids))
+        if done < int(self.state["n"]) and self.state["map"]:
+            old = self.old
+            m = load_map(self.path / self.state["map"])
+            qm = m.transform(q)
+            vec = np.asarray(old.vectors)[done:]
+            s, i = search(qm, vec, k)
+            parts.append((_z(s, stats.get("old")), i, old.ids[done:]))
+        results = []
+        for qi in range(len(queries)):
+            merged = [
+                (ids[int(j)], float(sc))
+                for sc_, ix, ids in parts
+                for sc, j in zip(sc_[qi], ix[qi], strict=True)
+            ]
+            merged.sort(key=lambda t: -t[1])
+            results.append(merged[:k])
+        return results
+
+
+def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean and std of all cross cosines between rows of ``a`` (docs) and ``b`` (query-like)."""
+    sims = b[:512] @ a[:512].T
+    return {"mean": float(sims.mean()), "std": float(sims.std() or 1.0)}
+
+
+def _z(scores: np.ndarray, stats: dict[str, float] | None) -> np.ndarray:
+    if not stats:
+        return scores
+    return (scores - stats["mean"]) / stats["std"]

@@ -1,0 +1,112 @@
+"""Alignment maps and ``repspace align``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from repspace import RepspaceError, Space, align, load_map
+from repspace.cli import app
+from repspace.maps.align import CLASSES, Relative, target_side
+from test_cli import assert_one_line_error, run
+
+
+def _rot(d: int, rng: np.random.Generator) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q
+
+
+def test_procrustes_recovers_rotation_to_noise_level() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 24))
+    R = _rot(24, rng)
+    noise = 0.01
+    Y = X @ R + noise * rng.normal(size=X.shape)
+    m = CLASSES["procrustes"]().fit(X[:300], Y[:300])
+    err = np.abs(m.transform(X[300:]) - Y[300:]).std()
+    assert err < 1.5 * noise
+    assert np.allclose(m.weight_, R, atol=0.01)
+
+
+def test_relative_invariant_to_rotation_and_scale() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 16))
+    Y = 3.7 * X @ _rot(16, rng)
+    for how in ("random", "kmeans", "farthest"):
+        m = Relative(n_anchors=20, anchor_choice=how, seed=0).fit(X, Y)
+        assert np.allclose(m.transform(X), m.transform_target(Y), atol=1e-4)
+
+
+@pytest.mark.parametrize("method", sorted(CLASSES))
+def test_each_method_on_different_dims(method: str) -> None:
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(300, 12))
+    X = Z @ rng.normal(size=(12, 20))
+    Y = Z @ rng.normal(size=(12, 32))
+    m = CLASSES[method]().fit(X[:200], Y[:200])
+    mapped = m.transform(X[200:])
+    tgt = target_side(m, Y[200:])
+    assert mapped.shape == tgt.shape
+    cos = (mapped * tgt).sum(1) / np.linalg.norm(mapped, axis=1) / np.linalg.norm(tgt, axis=1)
+    # procrustes only rotates, relative keeps angles; the others fit the linear relation
+    assert cos.mean() > (0.6 if method in ("procrustes", "relative") else 0.9)
+
+
+def _spaces(tmp_path, d1=16, d2=24, n=120, shared=None):
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(n, 8))
+    X = Z @ rng.normal(size=(8, d1))
+    Y = Z @ rng.normal(size=(8, d2))
+    ids = [f"d{i}" for i in range(n)]
+    a = Space.from_arrays(tmp_path / "a", ids, X.astype(np.float32))
+    ids2 = ids if shared is None else [f"x{i}" for i in range(n)]
+    b = Space.from_arrays(tmp_path / "b", ids2, Y.astype(np.float32))
+    return a, b
+
+
+def test_align_api_report_and_saved_map(tmp_path) -> None:
+    a, b = _spaces(tmp_path)
+    res = align(a, b, "linear", anchors=0.5, out=tmp_path / "map", report=tmp_path / "r.html")
+    met = res["metrics"]
+    assert met["mean_cosine"] > 0.95 and met["retrieval_r@10"] > 0.9
+    assert met["cka_after"] >= met["cka_before"] - 1e-6
+    assert res["curve"] and "<svg" in (tmp_path / "r.html").read_text()
+    m = load_map(tmp_path / "map")
+    assert m.source_fingerprint_ == a.fingerprint
+    with pytest.raises(RepspaceError, match="fingerprint"):
+        m.check_space(b.fingerprint, "b")
+
+
+def test_bad_input(tmp_path) -> None:
+    a, b = _spaces(tmp_path, shared=False)
+    with pytest.raises(RepspaceError, match="share no ids"):
+        align(a, b)
+    a2, b2 = _spaces(tmp_path / "2")
+    with pytest.raises(RepspaceError, match="needs at least 4"):
+        align(a2, b2, "cca", anchors=2)
+    m = CLASSES["procrustes"]().fit(np.ones((5, 3)), np.ones((5, 4)))
+    with pytest.raises(RepspaceError, match="expects 3-dim"):
+        m.transform(np.ones((2, 5)))
+    assert_one_line_error(run("align", a.path, b.path), "share no ids")
+
+
+def test_cli_align_json(tmp_path) -> None:
+    a, b = _spaces(tmp_path)
+    r = CliRunner().invoke(
+        app,
+        [
+            "align",
+            str(a.path),
+            str(b.path),
+            "--method",
+            "procrustes",
+            "--anchors",
+            "60",
+            "--out",
+            str(tmp_path / "m"),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert '"anchors": 60' in r.output
