@@ -47,7 +47,7 @@ def shared_rows(source: Space, target: Space) -> tuple[list[str], np.ndarray, np
 def anchor_count(anchors: float | int | str, n_shared: int) -> int:
     """``N`` (an integer) or a fraction in (0, 1) of the shared ids."""
     a = float(anchors)
-    n = int(round(a * n_shared)) if 0 < a < 1 else int(a)
+    n = round(a * n_shared) if 0 < a < 1 else int(a)
     if n <= 0:
         raise RepspaceError(f"--anchors {anchors}: give a count >= 1 or a fraction in (0, 1)")
     return min(n, n_shared)
@@ -137,7 +137,7 @@ def align(
         points = []
         held_c = perm[n // 2 :] if n >= 4 else perm
         for frac in curve:
-            kc = max(int(round(frac * n)), need)
+            kc = max(round(frac * n), need)
             if kc > n - len(held_c) and n >= 4:
                 kc = min(kc, n - len(held_c))
             if kc < need:

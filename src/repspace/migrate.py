@@ -66,7 +66,7 @@ def _fit_sample(
 ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
     texts = _old_texts(old)
     n = old.n
-    k = int(round(sample * n)) if isinstance(sample, float) and sample < 1 else int(sample)
+    k = round(sample * n) if isinstance(sample, float) and sample < 1 else int(sample)
     k = max(2, min(k, n))
     if method not in CLASSES or method == "relative":
         raise RepspaceError("migrate: method must be one of procrustes, linear, affine, cca")

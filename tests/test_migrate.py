@@ -1,0 +1,93 @@
+"""Migration OLD -> NEW: plan, start, resumable backfill (SIGKILL), mixed search, status."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import repspace
+from conftest import synthetic_docs, write_jsonl
+from repspace import Migration, RepspaceError, Space
+from repspace.space import read_manifest
+from test_cli import assert_one_line_error, run
+
+OLD, NEW = "hash:256", "hash:384"
+
+
+def _old_space(tmp_path: Path, n: int = 300) -> tuple[Path, list[dict[str, str]]]:
+    docs = synthetic_docs(n, seed=5)
+    corpus = write_jsonl(tmp_path / "c.jsonl", docs)
+    repspace.encode(corpus, OLD, tmp_path / "old", progress=False)
+    return tmp_path / "old", docs
+
+
+def test_plan_start_backfill_search_status(tmp_path: Path) -> None:
+    old, docs = _old_space(tmp_path)
+    p = repspace.migrate.plan(old, NEW, sample=0.5, method="linear")
+    assert p["sample"] == 150 and 0 <= p["self_r@10"] <= 1
+    mig = Migration.start(old, NEW, tmp_path / "mig", sample=0.5, method="linear", batch=64)
+    assert mig.status()["done"] == 0 and mig.status()["status"] == "mapped"
+    q = docs[7]["text"]
+    hits = mig.search(q, 5)[0]
+    assert len(hits) == 5
+    mig.backfill(max_batches=2)
+    st = mig.status()
+    assert st["done"] == 128 and st["status"] == "backfilling"
+    mixed = mig.search([q, docs[200]["text"]], 5)
+    assert mixed[0][0][0] == docs[7]["id"]  # found natively in the NEW part
+    assert all(len(h) == 5 for h in mixed)
+    ids = [i for i, _ in mixed[1]]
+    assert len(ids) == len(set(ids))
+    mig.backfill()
+    st = Migration(tmp_path / "mig").status()
+    assert st["status"] == "done" and st["fraction"] == 1.0 and st["map"] is None
+    new = Space.open(tmp_path / "mig" / "new", verify=True)
+    assert new.ids == [d["id"] for d in docs] and new.dim == 384
+    clean = repspace.encode(tmp_path / "c.jsonl", NEW, tmp_path / "clean", progress=False)
+    assert np.array_equal(new.vectors, clean.vectors)
+    assert mig.search(q, 1)[0][0][0] == docs[7]["id"]
+
+
+def _backfill_cmd(mig: Path) -> list[str]:
+    return [sys.executable, "-m", "repspace", "migrate", "backfill", str(mig), "--quiet"]
+
+
+@pytest.mark.slow
+def test_backfill_sigkill_and_resume(tmp_path: Path) -> None:
+    old, docs = _old_space(tmp_path, n=3000)
+    mig = tmp_path / "mig"
+    Migration.start(old, NEW, mig, sample=200, batch=100)
+    proc = subprocess.Popen(_backfill_cmd(mig))
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        m = read_manifest(mig / "new") if (mig / "new" / "manifest.json").exists() else None
+        if m and len(m["shards"]) >= 3:
+            break
+        time.sleep(0.02)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run(_backfill_cmd(mig), check=True)
+    new = Space.open(mig / "new", verify=True)
+    assert new.ids == [d["id"] for d in docs]
+    clean = repspace.encode(tmp_path / "c.jsonl", NEW, tmp_path / "clean", progress=False)
+    assert np.array_equal(new.vectors, clean.vectors)
+    out = run("migrate", "status", mig)
+    assert json.loads(out.stdout)["status"] == "done"
+
+
+def test_bad_input(tmp_path: Path) -> None:
+    assert_one_line_error(run("migrate", "status", tmp_path / "none"), "no migration")
+    old, _ = _old_space(tmp_path, n=50)
+    Migration.start(old, NEW, tmp_path / "mig", sample=20)
+    with pytest.raises(RepspaceError, match="already recorded"):
+        Migration.start(old, NEW, tmp_path / "mig")
+    with pytest.raises(RepspaceError, match="method"):
+        repspace.migrate.plan(old, NEW, method="relative")
