@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/evaluate.py
 	$(PY) bench/data_select.py
 	$(PY) bench/compress.py
+	$(PY) bench/align.py
 
 clean:
 	rm -rf build $(VENV)
