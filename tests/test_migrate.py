@@ -71,9 +71,13 @@ def test_backfill_sigkill_and_resume(tmp_path: Path) -> None:
         if m and len(m["shards"]) >= 3:
             break
         time.sleep(0.02)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    assert proc.poll() is None, "backfill finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = read_manifest(mig / "new")
+    assert killed["status"] == "building" and 3 <= len(killed["shards"]) < 30
+    assert Migration(mig).status()["status"] == "backfilling"
+    Space.open(mig / "new", allow_building=True, verify=True)  # what is recorded is intact
     subprocess.run(_backfill_cmd(mig), check=True)
     new = Space.open(mig / "new", verify=True)
     assert new.ids == [d["id"] for d in docs]
