@@ -15,11 +15,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+
+import repspace
 from _common import DEFAULT_DATA, REPO, machine_info, write_result
 from compress import stdlib_corpus
 from evaluate import MINILM, distilled_model
-
-import repspace
 from repspace.encode import encode_sorted
 from repspace.encoders import load_encoder
 from repspace.maps.align import CLASSES
@@ -93,7 +93,9 @@ def main() -> None:
                 m = CLASSES[meth]().fit(Xa, Ya)
                 sc = retrieval_metrics(t, m.transform(v[nn + "_q"]), v["old_d"])["metrics"]
                 res[f"{nn}/{meth}/10pct+other_corpus"] = {
-                    "anchors": len(Xa), "ndcg10": sc["ndcg@10"], "retained": sc["ndcg@10"] / base
+                    "anchors": len(Xa),
+                    "ndcg10": sc["ndcg@10"],
+                    "retained": sc["ndcg@10"] / base,
                 }
                 at10 = next(c for c in curve if c["fraction"] == 0.1)
                 if nn == "m2v":
