@@ -95,3 +95,12 @@ def test_bad_input(tmp_path: Path) -> None:
         Migration.start(old, NEW, tmp_path / "mig")
     with pytest.raises(RepspaceError, match="method"):
         repspace.migrate.plan(old, NEW, method="relative")
+
+
+def test_cli_plan_with_made_task(tmp_path: Path) -> None:
+    old, _ = _old_space(tmp_path, n=120)
+    repspace.make_task(tmp_path / "c.jsonl", "split-half", tmp_path / "task", seed=0)
+    r = run("migrate", "plan", old, NEW, "--task", tmp_path / "task", "--sample", "60")
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)
+    assert p["sample"] == 60 and 0 < p["old_ndcg10"] <= 1 and p["retained"] is not None
