@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m repspace.demo --workdir build/demo
+	$(PY) -m repspace.demo --workdir build/demo --serve
 
 test: $(STAMP)
 	$(PY) -m pytest
