@@ -65,27 +65,32 @@ class BodyLimit:
             await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
             return
         seen = 0
-        started = False
+        too_large = sent_413 = False
 
         async def limited_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: dict) -> None:
+            # The app may turn the interrupted body read into its own error: answer 413 instead.
+            nonlocal sent_413
+            if too_large:
+                if not sent_413:
+                    sent_413 = True
+                    await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not sent_413:
                 await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
 
 

@@ -150,7 +150,7 @@ async function loadReports() {
     } else {
       $("metrics").replaceChildren(el("p", { class: "status" }, "No inspect metrics beside this space (run repspace inspect --json > inspect.json)."));
     }
-    const links = s.reports.filter((r) => !r.name.endsWith("-metrics") || true).map((r) =>
+    const links = s.reports.map((r) =>
       el("li", {}, el("a", { href: r.url, target: "_blank", rel: "noopener" }, `${r.name} (${r.kind})`)));
     $("report-links").replaceChildren(...(links.length ? links : [el("li", { class: "status" }, "No reports found beside this space.")]));
   } catch (e) { $("metrics").textContent = e.message; }
