@@ -359,7 +359,9 @@ class Index:
         if filters:
             mask = filter_mask(self.rows, filters)
             return self._filtered(vectors, k, mask, exact)
-        m = self.ann.search(vectors, k, exact=exact)
+        # One query: one thread (a server runs requests in parallel); batches use every core.
+        threads = 1 if len(vectors) == 1 else 0
+        m = self.ann.search(vectors, k, exact=exact, threads=threads)
         return self._unpack(m, len(vectors))
 
     def _unpack(self, m: Any, nq: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -403,7 +405,7 @@ class Index:
             count = min(self.n, math.ceil(k * self.n / matched * 2) + k)
             while True:
                 last = count >= self.n
-                m = self.ann.search(v, count, exact=last)
+                m = self.ann.search(v, count, exact=last, threads=1)
                 keys, scores = m.keys.astype(np.uint64), 1.0 - m.distances
                 keep = allowed_set[keys.astype(np.int64)]
                 if keep.sum() >= k or last:
