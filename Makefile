@@ -30,6 +30,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/encode.py
 	$(PY) bench/measure.py
+	$(PY) bench/evaluate.py
+	$(PY) bench/compress.py
 
 clean:
 	rm -rf build $(VENV)

@@ -100,3 +100,19 @@ def test_compare_reports(tmp_path: Path) -> None:
     assert_self_contained(html)
     assert html.count("<svg") == len(three["metrics"]) + 2  # a heatmap per metric + details
     assert "RBF CKA (debiased)" in html
+
+
+def test_bar_chart_groups_series_and_gaps() -> None:
+    svg = rp.bar_chart(
+        {"task <a>": {"m1": 0.5, "m2": -0.25}, "task b": {"m1": float("nan"), "m2": 0.75}},
+        y_label="score",
+        title="Scores",
+    )
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    bars = re.findall(r"<rect [^>]*><title>([^<]*)</title>", svg)
+    assert bars == [
+        "m1 on task &lt;a&gt;: 0.5",
+        "m2 on task &lt;a&gt;: -0.25",
+        "m2 on task b: 0.75",
+    ]
+    assert ">m1<" in svg and ">m2<" in svg  # the legend

@@ -5,24 +5,39 @@ Corpus -> Encoder -> Space -> Map -> Index. The Python API mirrors the ``repspac
 
 __version__ = "0.1.0"
 
+from repspace.compress import compress
 from repspace.corpus import Corpus, Record
 from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
+from repspace.evaluate import evaluate
+from repspace.export import export_sentence_transformers
 from repspace.ingest import import_vectors
+from repspace.maps import Map, load_map
 from repspace.metrics import compare, inspect
+from repspace.search import rerank_search
 from repspace.space import Space
+from repspace.tasks import load_task
+from repspace.tasks.make import make_task
 
 __all__ = [
     "Corpus",
     "Encoder",
+    "Map",
     "Record",
     "RepspaceError",
     "Space",
     "__version__",
     "compare",
+    "compress",
     "encode",
+    "evaluate",
+    "export_sentence_transformers",
     "import_vectors",
     "inspect",
     "load_encoder",
+    "load_map",
+    "load_task",
+    "make_task",
+    "rerank_search",
 ]

@@ -2,9 +2,9 @@
 
 Every command that writes a report (inspect, compare, and later compress, align, evaluate,
 select) builds it from these pieces: :class:`Report` collects sections and writes one HTML file
-atomically; :func:`table`, :func:`line_chart`, :func:`histogram`, :func:`scatter` and
-:func:`heatmap` return HTML or SVG fragments to put in them. Tooltips are SVG ``<title>``
-elements, so the file works offline in any browser.
+atomically; :func:`table`, :func:`line_chart`, :func:`histogram`, :func:`scatter`,
+:func:`heatmap` and :func:`bar_chart` return HTML or SVG fragments to put in them. Tooltips are
+SVG ``<title>`` elements, so the file works offline in any browser.
 """
 
 from __future__ import annotations
@@ -497,5 +497,54 @@ def heatmap(
             f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="start" '
             f'transform="rotate(40 {x:.1f} {y:.1f})">{esc(col_labels[j][:20])}</text>'
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(
+    groups: Mapping[str, Mapping[str, float | None]],
+    *,
+    y_label: str = "",
+    title: str = "",
+    y_range: tuple[float, float] | None = None,
+    width: int = 720,
+    height: int = 320,
+) -> str:
+    """Grouped bars: one group per key of ``groups`` (e.g. a task), one coloured bar per series
+    inside it (e.g. a model), with a legend; missing or NaN values leave a gap. Each bar's
+    tooltip gives series, group and value."""
+    series = list(dict.fromkeys(s for g in groups.values() for s in g))
+    values = _finite([v for g in groups.values() for v in g.values() if v is not None])
+    lo, hi = y_range if y_range else (min(0.0, *values, 0.0), max(1e-12, *values, 0.0))
+    legend = len(series) > 1
+    right = width - (170 if legend else 15)
+    n_groups = max(len(groups), 1)
+    x = _Axis(0.0, float(n_groups), 60, right)
+    y = _Axis(lo, hi, height - 40, 26 if title else 12)
+    parts = _frame(width, height, x, y, "", y_label, title, x_ticks=False)
+    slot = (right - 60) / n_groups
+    bar = slot * 0.8 / max(len(series), 1)
+    colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
+    base = y(min(max(0.0, lo), hi))
+    bottom = max(y.p0, y.p1)
+    for gi, (group, vals) in enumerate(groups.items()):
+        x0 = 60 + gi * slot + slot * 0.1
+        for si, s in enumerate(series):
+            v = vals.get(s)
+            if v is None or not math.isfinite(float(v)):
+                continue
+            top = y(float(v))
+            parts.append(
+                f'<rect x="{x0 + si * bar:.1f}" y="{min(top, base):.1f}" '
+                f'width="{max(bar - 1, 1):.1f}" height="{max(abs(base - top), 0.5):.1f}" '
+                f'fill="{colours[s]}"><title>{esc(s)} on {esc(group)}: {esc(fmt(float(v)))}'
+                "</title></rect>"
+            )
+        parts.append(
+            f'<text x="{60 + (gi + 0.5) * slot:.1f}" y="{bottom + 16:.1f}" text-anchor="middle" '
+            f'font-size="11">{esc(group[:28])}</text>'
+        )
+    if legend:
+        parts += _legend([(s, colours[s]) for s in series], right + 10, 40)
     parts.append("</svg>")
     return "".join(parts)
