@@ -232,3 +232,21 @@ def test_cli_index_search_and_errors(space: Space, tmp_path: Path) -> None:
     m = json.loads((out / "manifest.json").read_text())
     (out / m["files"]["ann"]).write_bytes(b"garbage")
     one_line_error(run("search", out, "x"), "checksum mismatch")
+
+
+def test_shortlist_then_rerank_option(index: Index, space: Space) -> None:
+    """The compression issue's shortlist-then-rerank search, as a search mode of the index."""
+    encoder = repspace.load_encoder("hash:64")
+    q = "vector space model"
+    truth = exact_top(space, encoder.encode([q])[0], 10)
+    binary = index.search(q, k=10, rerank="binary", shortlist=200)
+    assert len(binary) == 10 and len({h.id for h in binary} & set(truth)) >= 7
+    full = index.search(q, k=10, rerank=64, shortlist=10)  # all dims: exact on the shortlist
+    assert [h.id for h in full] == truth
+    assert [h.score for h in binary] == sorted((h.score for h in binary), reverse=True)
+    with pytest.raises(RepspaceError, match="prefix dimension"):
+        index.search(q, rerank="ternary")
+    with pytest.raises(RepspaceError, match="shortlist 5"):
+        index.search(q, k=10, rerank="binary", shortlist=5)
+    with pytest.raises(RepspaceError, match="filters"):
+        index.search(q, rerank="binary", filters={"kind": "alpha"})

@@ -54,6 +54,10 @@ def test_search_get_and_post(client: TestClient) -> None:
     assert [h["fields"]["kind"] for h in r.json()["hits"]] == ["beta"] * 4
     r = client.get("/search", params=[("q", "vector"), ("filter", "kind=alpha"), ("k", "2")])
     assert {h["fields"]["kind"] for h in r.json()["hits"]} == {"alpha"}
+    r = client.post("/search", json={"query": "vector", "k": 3, "rerank": "binary"})
+    assert r.status_code == 200 and len(r.json()["hits"]) == 3
+    r = client.get("/search", params={"q": "vector", "rerank": "nope"})
+    assert r.status_code == 400 and "prefix dimension" in r.json()["error"]
 
 
 def test_spaces_neighbors_map_reports_health(client: TestClient) -> None:

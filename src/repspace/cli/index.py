@@ -70,6 +70,13 @@ def search(
     exact: Annotated[
         bool | None, typer.Option("--exact/--ann", help="Brute force or HNSW [default: index's].")
     ] = None,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="Shortlist-then-rerank instead of HNSW: 'binary' codes or a prefix dimension."
+        ),
+    ] = None,
+    shortlist: Annotated[int, typer.Option(help="Candidates reranked with --rerank.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Search an index by text, with the encoder that built it."""
@@ -78,7 +85,7 @@ def search(
     filters = parse_filters(filter_)
     ix = Index.open(index)
     ix.check_k(k)
-    hits = ix.search(query, k, filters=filters, exact=exact)
+    hits = ix.search(query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist)
     if as_json:
         print(json.dumps({"query": query, "k": k, "hits": [h.to_dict() for h in hits]}))
         return

@@ -102,6 +102,7 @@ class Index:
         self._keys = rows.column("key").to_numpy()
         self._ids: dict[str, int] | None = None
         self._encoder: Any = None
+        self._rerankers: dict[str | int, Any] = {}
 
     # -------------------------------------------------------------- building
     @classmethod
@@ -308,13 +309,46 @@ class Index:
         filters: Mapping[str, str] | None = None,
         exact: bool | None = None,
         fingerprint: str | None = None,
+        rerank: str | int | None = None,
+        shortlist: int = 100,
     ) -> list[Hit]:
         """The ``k`` rows nearest to ``query`` (text, encoded with the index's encoder, or a
         vector from the encoder with ``fingerprint``), best first; ``filters`` keeps rows whose
-        fields equal the given values (``k`` results whenever that many rows match)."""
+        fields equal the given values (``k`` results whenever that many rows match).
+        ``rerank`` (``"binary"`` or a prefix dimension) searches by shortlist-then-rerank
+        instead of HNSW: ``shortlist`` candidates from the cheap codes, reranked by cosine
+        (:class:`repspace.search.ShortlistSearch`, Kusupati et al. 2022)."""
         vector = self.query_vector(query, fingerprint)
-        keys, scores = self.search_vectors(vector[None, :], k, filters=filters, exact=exact)
+        if rerank is not None:
+            if filters:
+                raise RepspaceError("rerank search does not take filters; drop one of the two")
+            keys, scores = self.rerank_search(vector[None, :], k, rerank, shortlist)
+        else:
+            keys, scores = self.search_vectors(vector[None, :], k, filters=filters, exact=exact)
         return self.hits(keys[0], scores[0])
+
+    def rerank_search(
+        self, vectors: np.ndarray, k: int, cheap: str | int, shortlist: int = 100
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Shortlist-then-rerank over the index's vectors (the compression issue's search): the
+        cheap codes are built once per ``cheap`` and kept until the index changes."""
+        from repspace.search import ShortlistSearch
+
+        k = self.check_k(k)
+        if isinstance(cheap, str) and cheap.isdigit():
+            cheap = int(cheap)
+        if cheap != "binary" and not (isinstance(cheap, int) and 1 <= cheap <= self.dim):
+            raise RepspaceError(
+                f"rerank {cheap!r}: use 'binary' or a prefix dimension in 1..{self.dim}"
+            )
+        if not 1 <= shortlist <= MAX_K or shortlist < k:
+            raise RepspaceError(f"shortlist {shortlist} must be in k..{MAX_K} (k = {k})")
+        searcher = self._rerankers.get(cheap)
+        if searcher is None:
+            searcher = ShortlistSearch(self.vectors_for(self._keys), cheap=cheap, threads=1)
+            self._rerankers[cheap] = searcher
+        idx, scores = searcher.search(np.asarray(vectors, np.float32), k, shortlist=shortlist)
+        return [self._keys[i] for i in idx], [s for s in scores]
 
     def query_vector(self, query: str | np.ndarray, fingerprint: str | None = None) -> np.ndarray:
         if isinstance(query, str):
@@ -541,6 +575,7 @@ class Index:
     def _changed(self) -> None:
         self._keys = self.rows.column("key").to_numpy()
         self._ids = None
+        self._rerankers = {}
         self.manifest["n"] = self.rows.num_rows
         self._commit()
 

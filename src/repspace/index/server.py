@@ -165,13 +165,21 @@ def create_app(
         return name
 
     def run_search(
-        name: str | None, query: str, k: int, filters: dict[str, str], exact: bool | None
+        name: str | None,
+        query: str,
+        k: int,
+        filters: dict[str, str],
+        exact: bool | None,
+        rerank: str | None = None,
+        shortlist: int = 100,
     ) -> dict[str, Any]:
         name = default_name(name)
         index = get_index(name)
         if not query.strip():
             raise ApiError(400, "the query is empty; give some text to search for")
-        hits = index.search(query, k, filters=filters, exact=exact)
+        hits = index.search(
+            query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist
+        )
         return {"space": name, "query": query, "k": k, "hits": [h.to_dict() for h in hits]}
 
     class SearchBody(BaseModel):
@@ -180,6 +188,8 @@ def create_app(
         k: int = Field(default=10, ge=1, le=MAX_K)
         filter: dict[str, str] = Field(default_factory=dict, max_length=16)
         exact: bool | None = None
+        rerank: str | None = Field(default=None, max_length=16)
+        shortlist: int = Field(default=100, ge=1, le=MAX_K)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
@@ -193,16 +203,21 @@ def create_app(
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         filter: Annotated[list[str] | None, Query(max_length=16)] = None,
         exact: bool | None = None,
+        rerank: Annotated[str | None, Query(max_length=16)] = None,
+        shortlist: Annotated[int, Query(ge=1, le=MAX_K)] = 100,
     ) -> dict[str, Any]:
-        """Search a space by text; ``filter=field=value`` (repeatable) keeps matching rows."""
+        """Search a space by text; ``filter=field=value`` (repeatable) keeps matching rows;
+        ``rerank=binary`` (or a prefix dimension) searches by shortlist-then-rerank."""
         from repspace.index.filters import parse_filters
 
-        return run_search(space, q, k, parse_filters(filter), exact)
+        return run_search(space, q, k, parse_filters(filter), exact, rerank, shortlist)
 
     @app.post("/search", dependencies=protected, tags=["search"])
     def search_post(body: SearchBody) -> dict[str, Any]:
         """Search a space by text, with a JSON body."""
-        return run_search(body.space, body.query, body.k, body.filter, body.exact)
+        return run_search(
+            body.space, body.query, body.k, body.filter, body.exact, body.rerank, body.shortlist
+        )
 
     @app.get("/spaces", dependencies=protected, tags=["spaces"])
     def spaces() -> list[dict[str, Any]]:
