@@ -21,6 +21,7 @@ import hashlib
 import math
 import re
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ MAX_K = 10_000
 #: Filters matching at most this share of rows are answered exactly on the matching rows.
 SELECTIVE_SHARE = 0.02
 _LOAD_OPTIONS = ("backend", "quantize")
+_ENCODER_LOCK = threading.Lock()
 _GEN = re.compile(r"^(ann|rows)-(\d{6})\.(usearch|parquet)$")
 
 
@@ -260,28 +262,31 @@ class Index:
     @property
     def encoder(self) -> Any:
         """The encoder that made the indexed vectors; loaded once, fingerprint-checked."""
-        if self._encoder is None:
-            from repspace.encoders import load_encoder
-
-            spec = self.manifest.get("encoder")
-            if not spec:
-                raise RepspaceError(
-                    f"{self.path}: the indexed vectors were imported without an encoder; "
-                    "search with a query vector instead of text"
-                )
-            # Options that select a backend are passed on; the others describe the encoder, and
-            # the fingerprint check below catches any difference.
-            options = {k: v for k, v in (spec.get("options") or {}).items() if k in _LOAD_OPTIONS}
-            encoder = load_encoder(spec["spec"], **options)
-            if encoder.fingerprint != self.fingerprint:
-                raise RepspaceError(
-                    f"{self.path}: encoder {spec['spec']} here has fingerprint "
-                    f"{encoder.fingerprint[:12]}, the index was built with "
-                    f"{self.fingerprint[:12]}; "
-                    "install the same model or rebuild the index"
-                )
-            self._encoder = encoder
+        with _ENCODER_LOCK:  # the server's threads share one encoder, loaded once
+            if self._encoder is None:
+                self._encoder = self._load_encoder()
         return self._encoder
+
+    def _load_encoder(self) -> Any:
+        from repspace.encoders import load_encoder
+
+        spec = self.manifest.get("encoder")
+        if not spec:
+            raise RepspaceError(
+                f"{self.path}: the indexed vectors were imported without an encoder; "
+                "search with a query vector instead of text"
+            )
+        # Options that select a backend are passed on; the others describe the encoder, and
+        # the fingerprint check below catches any difference.
+        options = {k: v for k, v in (spec.get("options") or {}).items() if k in _LOAD_OPTIONS}
+        encoder = load_encoder(spec["spec"], **options)
+        if encoder.fingerprint != self.fingerprint:
+            raise RepspaceError(
+                f"{self.path}: encoder {spec['spec']} here has fingerprint "
+                f"{encoder.fingerprint[:12]}, the index was built with "
+                f"{self.fingerprint[:12]}; install the same model or rebuild the index"
+            )
+        return encoder
 
     def encode_query(self, query: str) -> np.ndarray:
         if not isinstance(query, str) or not query.strip():
