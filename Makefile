@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/measure.py
 	$(PY) bench/evaluate.py
 	$(PY) bench/compress.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf build $(VENV)
