@@ -360,9 +360,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--parts", nargs="+", default=["ann_synthetic", "ann_real", "server"])
+    parser.add_argument(
+        "--name", default="serve", help="results file bench/results/NAME.json (parts merge in)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    path = RESULTS / "serve.json"
+    path = RESULTS / f"{args.name}.json"
     result: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     result.update({"benchmark": "serve", "machine": machine_info()})
     result.setdefault("params", {}).update({k: v for k, v in vars(args).items()})
@@ -384,7 +387,7 @@ def main() -> None:
             part["data"] = (f"Gaussian mixture: {args.centres} centres ~ N(0, I) normalized; "
                             f"points = centre + N(0, ({sigma:.4f})^2 I), normalized")  # fmt: skip
             result["ann_synthetic"] = part
-            write_result("serve", finish(result))
+            write_result(args.name, finish(result))
         texts: list[str] = []
         if "ann_real" in args.parts or "server" in args.parts:
             log("real: collecting docstrings of installed packages")
@@ -402,11 +405,11 @@ def main() -> None:
                             f"packages (deduplicated), encoded with {args.encoder}; queries: "
                             f"{len(held_out)} held-out docstrings")  # fmt: skip
             result["ann_real"] = part
-            write_result("serve", finish(result))
+            write_result(args.name, finish(result))
         if "server" in args.parts:
             result["server"] = server_part(corpus, held_out, work, args)
     result["seconds_total_this_run"] = round(time.perf_counter() - started, 1)
-    out = write_result("serve", finish(result))
+    out = write_result(args.name, finish(result))
     log(f"wrote {out}")
     print(json.dumps(result["targets"], indent=1))
 
