@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m repspace.demo --workdir build/demo
+	$(PY) -m repspace.demo --workdir build/demo --serve
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/evaluate.py
 	$(PY) bench/data_select.py
 	$(PY) bench/compress.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf build $(VENV)

@@ -12,6 +12,7 @@ from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluate import evaluate
 from repspace.export import export_sentence_transformers
+from repspace.index import Index, build_index
 from repspace.ingest import import_vectors
 from repspace.maps import Map, load_map
 from repspace.metrics import compare, inspect
@@ -24,11 +25,13 @@ from repspace.tasks.make import make_task
 __all__ = [
     "Corpus",
     "Encoder",
+    "Index",
     "Map",
     "Record",
     "RepspaceError",
     "Space",
     "__version__",
+    "build_index",
     "compare",
     "compress",
     "encode",
