@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) bench/encode.py
 	$(PY) bench/measure.py
 	$(PY) bench/evaluate.py
+	$(PY) bench/distill.py
 
 clean:
 	rm -rf build $(VENV)

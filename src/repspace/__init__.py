@@ -6,6 +6,7 @@ Corpus -> Encoder -> Space -> Map -> Index. The Python API mirrors the ``repspac
 __version__ = "0.1.0"
 
 from repspace.corpus import Corpus, Record
+from repspace.distill import distill
 from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
@@ -24,6 +25,7 @@ __all__ = [
     "Space",
     "__version__",
     "compare",
+    "distill",
     "encode",
     "evaluate",
     "import_vectors",
