@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/data_select.py
 	$(PY) bench/compress.py
 	$(PY) bench/serve.py
+	$(PY) bench/distill.py
 
 clean:
 	rm -rf build $(VENV)

@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from repspace.compress import compress
 from repspace.corpus import Corpus, Record
+from repspace.distill import distill
 from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
@@ -34,6 +35,7 @@ __all__ = [
     "build_index",
     "compare",
     "compress",
+    "distill",
     "encode",
     "evaluate",
     "export_sentence_transformers",
