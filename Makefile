@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m repspace.demo --workdir build/demo
+	$(PY) -m repspace.demo --workdir build/demo --serve
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(PY) bench/data_select.py
 	$(PY) bench/compress.py
 	$(PY) bench/align.py
+	$(PY) bench/serve.py
+	$(PY) bench/distill.py
 
 clean:
 	rm -rf build $(VENV)

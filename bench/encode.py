@@ -7,6 +7,9 @@
 2. ``onnx``: ``backend="onnx"`` with and without ``quantize="int8"`` against the torch encoder:
    throughput ratio (target >= 2x) and cosine of each vector to the fp32 torch vector (target:
    mean >= 0.99). The export runs into a fresh temporary ``REPSPACE_CACHE`` and is timed apart.
+   ``onnx_cpu``: the same three sides in a subprocess pinned to one core with one thread each
+   (torch and ONNX Runtime), timed in process CPU seconds: a contention-robust view of the work
+   each backend does per text, since wall time on this shared machine swings several-fold.
 3. ``hash``: ``hash:384`` on ~50k short texts (titles repeated), in a subprocess pinned to one
    core (OMP/OPENBLAS/MKL_NUM_THREADS=1 before numpy is imported, and ``sched_setaffinity``);
    the encoder's ``encode`` and ``repspace.encode``. Target: >= 20,000 docs/s.
@@ -27,13 +30,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import repspace
-from _common import DEFAULT_DATA, alternate, machine_info, timed, write_result
+from _common import DEFAULT_DATA, alternate, machine_info, summarize, timed, write_result
 from repspace.encoders import Encoder, load_encoder
 
 MODEL = "st:all-MiniLM-L6-v2"
@@ -156,6 +160,65 @@ def bench_onnx(
     return result, checks
 
 
+def onnx_cpu_worker(sets: dict[str, list[str]], rounds: int) -> dict[str, Any]:
+    """Runs in the pinned subprocess: CPU seconds per side, one thread each."""
+    import onnxruntime as ort
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    torch.set_num_threads(1)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    torch_enc = load_encoder(MODEL)
+    models: dict[str, Any] = {"torch": torch_enc.model}
+    for name, quantize in (("onnx", None), ("onnx_int8", "int8")):
+        export, file_name = load_encoder(MODEL, backend="onnx", quantize=quantize)._onnx_export()
+        models[name] = SentenceTransformer(
+            str(export),
+            device="cpu",
+            backend="onnx",
+            model_kwargs={"file_name": file_name, "session_options": options},
+        )
+    result: dict[str, Any] = {"load_average_at_start": os.getloadavg(), "sets": {}}
+    for set_name, texts in sets.items():
+        seconds: dict[str, list[float]] = {k: [] for k in models}
+        for model in models.values():
+            model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
+        for _ in range(rounds):
+            for k, model in models.items():
+                t0 = time.process_time()
+                model.encode(texts, batch_size=BATCH, show_progress_bar=False)
+                seconds[k].append(time.process_time() - t0)
+        torch_s = statistics.median(seconds["torch"])
+        result["sets"][set_name] = {
+            "docs": len(texts),
+            "cpu_seconds": {k: summarize(v) for k, v in seconds.items()},
+            "speedup_vs_torch": {
+                k: round(torch_s / statistics.median(v), 4)
+                for k, v in seconds.items()
+                if k != "torch"
+            },
+        }
+    return result
+
+
+def bench_onnx_cpu(data: Path, n_docs: int, rounds: int) -> tuple[dict[str, Any], list[Any]]:
+    cmd = [sys.executable, __file__, "--onnx-cpu-worker", "--data", str(data)]
+    cmd += ["--docs", str(n_docs), "--rounds", str(rounds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": err[0]}, [{"target": "onnx_cpu: run", "pass": False, "error": err[0]}]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    checks = [
+        target(f"{k}/{set_name}: speedup vs torch, CPU time, one core", ratio, 2, "x")
+        for set_name, entry in res["sets"].items()
+        for k, ratio in entry["speedup_vs_torch"].items()
+    ]
+    return res, checks
+
+
 def hash_worker(titles: list[str], n_docs: int, rounds: int) -> dict[str, Any]:
     """Runs in the pinned subprocess; returns docs/s of the encoder and of repspace.encode."""
     cpu = min(os.sched_getaffinity(0))
@@ -208,6 +271,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per side (>= 3)")
     ap.add_argument("--hash-docs", type=int, default=50_000)
     ap.add_argument("--hash-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--onnx-cpu-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -218,6 +282,9 @@ def main() -> None:
     if args.hash_worker:
         print(json.dumps(hash_worker(sets["titles"], args.hash_docs, args.rounds)))
         return
+    if args.onnx_cpu_worker:
+        print(json.dumps(onnx_cpu_worker(sets, args.rounds)))
+        return
 
     import torch
 
@@ -227,6 +294,7 @@ def main() -> None:
         load_s, torch_enc = timed(lambda: load_encoder(MODEL))
         overhead, c1 = bench_overhead(torch_enc, sets, tmp, args.rounds)
         onnx, c2 = bench_onnx(torch_enc, sets, args.rounds)
+        onnx_cpu, c4 = bench_onnx_cpu(args.data, args.docs, args.rounds)
     hashing, c3 = bench_hash(args.data, args.hash_docs, args.rounds)
     payload = {
         "benchmark": "encode",
@@ -239,9 +307,10 @@ def main() -> None:
             "data": str(args.data.resolve()),
             "torch_load_seconds": round(load_s, 3),
         },
-        "targets": c1 + c2 + c3,
+        "targets": c1 + c2 + c4 + c3,
         "overhead": overhead,
         "onnx": onnx,
+        "onnx_cpu": onnx_cpu,
         "hash": hashing,
     }
     path = write_result("encode", payload)

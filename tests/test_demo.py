@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ def test_stdlib_corpus_is_offline_unique_and_documented() -> None:
 def test_make_demo_job_end_to_end(tmp_path: Path) -> None:
     """The main job: stdlib docs -> real MiniLM space -> info -> answers to the sample queries."""
     result = subprocess.run(
-        [sys.executable, "-m", "repspace.demo", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "repspace.demo", "--workdir", str(tmp_path), "--no-serve"],
         capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     space = Space.open(tmp_path / "stdlib-space", verify=True)
@@ -35,3 +36,11 @@ def test_make_demo_job_end_to_end(tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     assert report.is_file() and f"report on the space's geometry: {report}" in result.stdout
     assert "RankMe" in result.stdout and "coloured by kind" in report.read_text(encoding="utf-8")
+    # the demo ends with the search index (served by `make demo`), and the metrics for its UI
+    from repspace.index import Index
+
+    index = Index.open(tmp_path / "stdlib-index")
+    assert index.n == space.n and index.fingerprint == space.fingerprint
+    assert any("gzip" in h.id for h in index.search("read a gzip file", k=3))
+    assert "rankme" in json.loads((tmp_path / "inspect.json").read_text())["metrics"]
+    assert f"repspace serve {tmp_path / 'stdlib-index'}" in result.stdout

@@ -8,11 +8,13 @@ __version__ = "0.1.0"
 from repspace.align import align
 from repspace.compress import compress
 from repspace.corpus import Corpus, Record
+from repspace.distill import distill
 from repspace.encode import encode
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluate import evaluate
 from repspace.export import export_sentence_transformers
+from repspace.index import Index, build_index
 from repspace.ingest import import_vectors
 from repspace.maps import Map, load_map
 from repspace.metrics import compare, inspect
@@ -26,6 +28,7 @@ from repspace.tasks.make import make_task
 __all__ = [
     "Corpus",
     "Encoder",
+    "Index",
     "Map",
     "Migration",
     "Record",
@@ -33,8 +36,10 @@ __all__ = [
     "Space",
     "__version__",
     "align",
+    "build_index",
     "compare",
     "compress",
+    "distill",
     "encode",
     "evaluate",
     "export_sentence_transformers",

@@ -3,7 +3,9 @@
 Every machine with Python has this corpus: one record per documented public module, class,
 function and method of the stdlib, with its qualified name as id. The demo writes it as JSONL,
 encodes it with ``st:all-MiniLM-L6-v2`` through the CLI, shows ``repspace info``, answers a few
-questions with the nearest documented objects, and writes the ``repspace inspect`` HTML report.
+questions with the nearest documented objects, writes the ``repspace inspect`` HTML report and
+metrics (``inspect.json``), builds the search index and, with ``--serve``, serves it with the
+web UI.
 """
 
 from __future__ import annotations
@@ -129,6 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=Path("build/demo"))
     parser.add_argument("--encoder", default="st:all-MiniLM-L6-v2")
+    parser.add_argument(
+        "--serve",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="End by serving the space's index and web UI (make demo does).",
+    )
+    parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     corpus = args.workdir / "stdlib-docs.jsonl"
     space = args.workdir / "stdlib-space"
@@ -141,9 +150,34 @@ def main(argv: list[str] | None = None) -> None:
     answer(space, QUERIES)
     report = args.workdir / "report.html"
     print(flush=True)
-    subprocess.run([*cli, "inspect", str(space), "--report", str(report), "--color-by", "kind"],
-                   check=True)  # fmt: skip
+    inspected = subprocess.run(
+        [*cli, "inspect", str(space), "--report", str(report), "--color-by", "kind", "--json"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (args.workdir / "inspect.json").write_text(inspected, encoding="utf-8")
+    show_metrics(json.loads(inspected))
     print(f"\nreport on the space's geometry: {report.resolve()}", flush=True)
+    index = args.workdir / "stdlib-index"
+    subprocess.run([*cli, "index", str(space), "--out", str(index), "--overwrite", "--quiet"],
+                   check=True)  # fmt: skip
+    subprocess.run([*cli, "search", str(index), QUERIES[1], "-k", "3"], check=True)
+    command = [*cli, "serve", str(index), "--port", str(args.port)]
+    if not args.serve:
+        print(f"\nexplore it in a browser: repspace serve {index} --port {args.port}", flush=True)
+        return
+    print(f"\nserving the demo space at http://127.0.0.1:{args.port}/ (Ctrl-C stops)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(command, check=False)
+
+
+def show_metrics(result: dict) -> None:
+    """A few lines of ``repspace inspect``: each metric's label, value and scope."""
+    from repspace.metrics.catalog import INSPECT
+    from repspace.report import fmt
+
+    for key, value in result["metrics"].items():
+        if key in INSPECT:
+            print(f"  {INSPECT[key].label:<40} {fmt(value):>12}  {result['scope'].get(key, '')}")
 
 
 if __name__ == "__main__":

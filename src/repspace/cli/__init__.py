@@ -6,7 +6,7 @@ from importlib import import_module
 
 from repspace.cli._app import app, main
 
-COMMAND_MODULES = ("space", "measure", "evaluate", "compress", "data", "align")
+COMMAND_MODULES = ("space", "measure", "evaluate", "compress", "align", "data", "index", "models")
 
 for _name in COMMAND_MODULES:
     import_module(f"repspace.cli.{_name}")

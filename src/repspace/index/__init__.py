@@ -1,0 +1,21 @@
+"""Index: search a space (usearch HNSW), serve it over HTTP, explore it in a web UI.
+
+``Index`` (index.py) builds, opens, searches and changes an index; ``filters.py`` holds the
+metadata filters, ``projection.py`` the cached 2-D map, ``reports.py`` the reports found beside
+an index, ``server.py`` the FastAPI app and ``serve``.
+"""
+
+from repspace.index.filters import parse_filters
+from repspace.index.index import Hit, Index
+
+__all__ = ["Hit", "Index", "build_index", "open_index", "parse_filters"]
+
+
+def build_index(space, out, **options) -> Index:  # type: ignore[no-untyped-def]
+    """Build an index over ``space`` in ``out``; see :meth:`Index.build`."""
+    return Index.build(space, out, **options)
+
+
+def open_index(path, **options) -> Index:  # type: ignore[no-untyped-def]
+    """Open the index at ``path``; see :meth:`Index.open`."""
+    return Index.open(path, **options)
