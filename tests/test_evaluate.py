@@ -58,7 +58,10 @@ def tasks(tmp_path: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_rows_leaderboard_correlation_and_cache(tasks: list[Path]) -> None:
+def test_rows_leaderboard_correlation_and_cache(
+    tasks: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPSPACE_CACHE", str(tmp_path / "cache"))  # others share the session's
     encoders = ["hash:16", "hash:64", "hash:256"]
     result = evaluate(tasks, encoders=encoders, progress=False)
     assert [t["kind"] for t in result["tasks"]] == ["retrieval", "sts", "classification"]

@@ -352,7 +352,7 @@ class Index:
         if searcher is None:
             searcher = ShortlistSearch(self.vectors_for(self._keys), cheap=cheap, threads=1)
             self._rerankers[cheap] = searcher
-        idx, scores = searcher.search(np.asarray(vectors, np.float32), k, shortlist=shortlist)
+        scores, idx = searcher.search(np.asarray(vectors, np.float32), k, shortlist=shortlist)
         return [self._keys[i] for i in idx], [s for s in scores]
 
     def query_vector(self, query: str | np.ndarray, fingerprint: str | None = None) -> np.ndarray:
