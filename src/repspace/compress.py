@@ -290,32 +290,17 @@ def write_curve_report(result: dict[str, Any], path: str | Path) -> Path:
 def task_quality(space: Space, task: str | Path, progress: bool = False) -> TaskNDCG:
     """Load a retrieval task, encode its queries with the space's encoder, join its qrels on
     the space's ids."""
-    from repspace.encoders import load_encoder
+    from repspace.encoders import load_recorded_encoder
     from repspace.tasks.retrieval import load_retrieval_task
 
-    enc = space.manifest.get("encoder")
-    if not enc:
-        raise RepspaceError(
-            f"{space.path}: has no encoder to encode the task's queries with (imported vectors); "
-            "use a space made by repspace encode"
-        )
     if space.manifest.get("transforms"):
         raise RepspaceError(
             f"{space.path}: is already a mapped space; compress the space it was made from"
         )
     t = load_retrieval_task(task)
-    recorded = enc.get("options") or {}
-    options = {  # the loading options among those recorded (backend, quantization)
-        k: recorded[k]
-        for k in ("backend", "quantize")
-        if recorded.get(k) and recorded.get("backend") != "torch"
-    }
-    encoder = load_encoder(enc["spec"], **options)
-    if encoder.fingerprint != space.fingerprint:
-        raise RepspaceError(
-            f"{space.path}: its encoder {enc['spec']} now has another fingerprint than the "
-            "space's vectors; re-encode the space"
-        )
+    encoder = load_recorded_encoder(
+        space.manifest, space.path, "use a space made by repspace encode"
+    )
     qids = [q for q in t.queries if q in t.qrels]
     queries = encoder.encode([t.queries[q] for q in qids])
     ids = space.ids

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from repspace.encode import encode, encode_sorted
-from repspace.encoders import Encoder, load_encoder
+from repspace.encoders import Encoder, load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.fsio import atomic_write, cache_dir
 from repspace.space import Space
@@ -80,27 +80,13 @@ class Model:
             self._encoder = load_encoder(self.spec or "", **self.options)
             return self._encoder
         space = self.space
-        if not space.encoder_spec:
-            raise RepspaceError(
-                f"{space.path}: holds vectors without an encoder spec (imported), so queries "
-                "and sentences cannot be encoded like its rows; evaluate it only with tasks "
-                "whose every text it holds, or encode the corpus with `repspace encode` and "
-                "pass --encoder SPEC"
-            )
-        recorded = (space.manifest.get("encoder") or {}).get("options") or {}
-        options = {  # the loading options among those recorded (backend, quantization)
-            k: recorded[k]
-            for k in ("backend", "quantize")
-            if recorded.get(k) and recorded.get("backend") != "torch"
-        }
-        enc = load_encoder(space.encoder_spec, **options)
-        if enc.fingerprint != space.fingerprint:
-            raise RepspaceError(
-                f"{space.path}: was built with {space.encoder_spec} fingerprint "
-                f"{space.fingerprint[:12]}, but that spec now loads fingerprint "
-                f"{enc.fingerprint[:12]} (other weights); vectors of different models are never "
-                "mixed: re-encode the space"
-            )
+        enc = load_recorded_encoder(
+            space.manifest,
+            space.path,
+            "queries and sentences cannot be encoded like its rows; evaluate it only with tasks "
+            "whose every text it holds, or encode the corpus with `repspace encode` and pass "
+            "--encoder SPEC",
+        )
         if enc.dim != space.dim:
             raise RepspaceError(
                 f"{space.path}: vectors have {space.dim} dimensions, its encoder "

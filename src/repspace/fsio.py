@@ -72,6 +72,26 @@ def read_json(path: str | Path) -> Any:
         return json.load(f)
 
 
+def read_format_json(file: Path, fmt: str, version: int, what: str, hint: str = "") -> dict:
+    """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
+    ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors."""
+    from repspace import __version__
+    from repspace.errors import RepspaceError
+
+    try:
+        obj = read_json(file)
+    except ValueError as e:
+        raise RepspaceError(f"{file}: {what} is not valid JSON ({e}){hint}") from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise RepspaceError(f"{file}: not a repspace {what}")
+    if obj.get("format_version", 0) > version:
+        raise RepspaceError(
+            f"{file}: {what} format version {obj['format_version']} is newer than this "
+            f"repspace ({__version__}) reads; upgrade repspace"
+        )
+    return obj
+
+
 def cache_dir() -> Path:
     """Where repspace keeps derived files (ONNX exports, cached spaces): $REPSPACE_CACHE or
     ~/.cache/repspace."""

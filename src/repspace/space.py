@@ -28,7 +28,13 @@ import pyarrow.parquet as pq
 
 from repspace import __version__
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_path, atomic_save_npy, atomic_write_json, read_json, sha256_file
+from repspace.fsio import (
+    atomic_path,
+    atomic_save_npy,
+    atomic_write_json,
+    read_format_json,
+    sha256_file,
+)
 
 FORMAT = "repspace.space"
 FORMAT_VERSION = 1
@@ -46,18 +52,7 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     file = Path(path) / MANIFEST
     if not file.is_file():
         return None
-    try:
-        manifest = read_json(file)
-    except ValueError as e:
-        raise RepspaceError(f"{file}: manifest is not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RepspaceError(f"{file}: not a repspace space manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise RepspaceError(
-            f"{file}: space format version {manifest['format_version']} is newer than this "
-            f"repspace ({__version__}) reads; upgrade repspace"
-        )
-    return manifest
+    return read_format_json(file, FORMAT, FORMAT_VERSION, "space manifest")
 
 
 class Space:

@@ -50,4 +50,33 @@ def load_encoder(spec: str | Encoder, **options: Any) -> Encoder:
     return cls.from_spec(arg, **{k: v for k, v in options.items() if v is not None})
 
 
-__all__ = ["REGISTRY", "Encoder", "load_encoder", "parse_spec", "register"]
+def load_recorded_encoder(manifest: dict[str, Any], where: object, hint: str) -> Encoder:
+    """The encoder a space's or index's manifest records, loaded with the backend options it was
+    built with and checked against the manifest's fingerprint (``hint``: what to do when the
+    vectors were imported without an encoder)."""
+    recorded = manifest.get("encoder") or {}
+    if not recorded.get("spec"):
+        raise RepspaceError(f"{where}: holds vectors without an encoder spec (imported); {hint}")
+    options = {k: v for k, v in (recorded.get("options") or {}).items() if k in LOAD_OPTIONS}
+    encoder = load_encoder(recorded["spec"], **options)
+    if encoder.fingerprint != manifest["fingerprint"]:
+        raise RepspaceError(
+            f"{where}: was built with {recorded['spec']} fingerprint "
+            f"{manifest['fingerprint'][:12]}, but that spec now loads fingerprint "
+            f"{encoder.fingerprint[:12]} (other weights); vectors of different models are never "
+            "mixed: install the same model or rebuild it with this one"
+        )
+    return encoder
+
+
+#: Recorded encoder options that select how to load it (the others only describe it).
+LOAD_OPTIONS = ("backend", "quantize")
+
+__all__ = [
+    "REGISTRY",
+    "Encoder",
+    "load_encoder",
+    "load_recorded_encoder",
+    "parse_spec",
+    "register",
+]

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from repspace import __version__
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_path, atomic_write_json, read_json, sha256_file
+from repspace.fsio import atomic_path, atomic_write_json, read_format_json, sha256_file
 from repspace.index.filters import filter_mask
 from repspace.progress import progress_bar
 from repspace.space import Space, now
@@ -46,7 +46,6 @@ DTYPES = ("f32", "f16", "i8")
 MAX_K = 10_000
 #: Filters matching at most this share of rows are answered exactly on the matching rows.
 SELECTIVE_SHARE = 0.02
-_LOAD_OPTIONS = ("backend", "quantize")
 _ENCODER_LOCK = threading.Lock()
 _GEN = re.compile(r"^(ann|rows)-(\d{6})\.(usearch|parquet)$")
 
@@ -78,15 +77,7 @@ def read_index_manifest(path: Path) -> dict[str, Any]:
         raise RepspaceError(f"{path}: no such index directory; build one with `repspace index`")
     if not file.is_file():
         raise RepspaceError(f"{path}: not a repspace index (no {MANIFEST}); rebuild it")
-    try:
-        manifest = read_json(file)
-    except ValueError as e:
-        raise RepspaceError(f"{file}: index manifest is not valid JSON ({e}); rebuild it") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RepspaceError(f"{file}: not a repspace index manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise RepspaceError(f"{file}: index format is newer than this repspace reads; upgrade it")
-    return manifest
+    return read_format_json(file, FORMAT, FORMAT_VERSION, "index manifest", "; rebuild it")
 
 
 class Index:
@@ -268,25 +259,11 @@ class Index:
         return self._encoder
 
     def _load_encoder(self) -> Any:
-        from repspace.encoders import load_encoder
+        from repspace.encoders import load_recorded_encoder
 
-        spec = self.manifest.get("encoder")
-        if not spec:
-            raise RepspaceError(
-                f"{self.path}: the indexed vectors were imported without an encoder; "
-                "search with a query vector instead of text"
-            )
-        # Options that select a backend are passed on; the others describe the encoder, and
-        # the fingerprint check below catches any difference.
-        options = {k: v for k, v in (spec.get("options") or {}).items() if k in _LOAD_OPTIONS}
-        encoder = load_encoder(spec["spec"], **options)
-        if encoder.fingerprint != self.fingerprint:
-            raise RepspaceError(
-                f"{self.path}: encoder {spec['spec']} here has fingerprint "
-                f"{encoder.fingerprint[:12]}, the index was built with "
-                f"{self.fingerprint[:12]}; install the same model or rebuild the index"
-            )
-        return encoder
+        return load_recorded_encoder(
+            self.manifest, self.path, "search with a query vector instead of text"
+        )
 
     def encode_query(self, query: str) -> np.ndarray:
         if not isinstance(query, str) or not query.strip():

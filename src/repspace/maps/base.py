@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_path, atomic_write_json, read_json
+from repspace.fsio import atomic_path, atomic_write_json, read_format_json
 
 FORMAT = "repspace.map"
 FORMAT_VERSION = 1
@@ -288,14 +288,7 @@ def load_map(path: str | Path) -> Map:
             f"{path}: not a repspace map (no {CONFIG}); give a directory a map "
             "was saved to (repspace compress --out)"
         )
-    try:
-        config = read_json(file)
-    except ValueError as e:
-        raise RepspaceError(f"{file}: not valid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise RepspaceError(f"{file}: not a repspace map config")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise RepspaceError(f"{file}: map format is newer than this repspace reads; upgrade")
+    config = read_format_json(file, FORMAT, FORMAT_VERSION, "map config")
     obj = map_class(config["kind"])._from_saved(path, config)
     if obj.fingerprint != config.get("fingerprint"):
         raise RepspaceError(
