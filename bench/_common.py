@@ -17,7 +17,18 @@ from repspace.fsio import atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+
+def _find_shared_data() -> Path:
+    """``shared/data`` beside the clone or beside any folder above it (worktrees sit deeper)."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "data"
+
+
+DEFAULT_DATA = _find_shared_data()
 
 
 def _cpu_model() -> str:
