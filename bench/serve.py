@@ -1,19 +1,21 @@
 """Search and serving at scale: the targets of the index/serve issue, measured in one run.
 
-1. ``ann_synthetic``: a 1,000,000 × 384 space with cluster structure: a Gaussian mixture of
-   1,000 centres (standard normal, normalized), each point = its centre + N(0, σ²I) noise with
-   σ = 0.8/√384 (noise norm ≈ 0.8 of the centre's), normalized. Queries are fresh draws from
-   the same mixture. ``repspace.index.Index`` (usearch HNSW, cosine) against exact search on
-   the same rows: recall@10 against the true top 10 (BLAS float32 brute force), and queries/s
-   of HNSW against exact brute force (the faster of usearch's SIMD ``exact=True`` and a BLAS
-   matrix product, both with the same threads). Target: recall@10 >= 0.95 at >= 10x the exact
-   queries/s.
-2. ``ann_real``: the same on a real text space: docstrings of the installed Python packages
-   (every module/class/function docstring's first paragraph, deduplicated: real, varied
-   technical English), encoded with ``hash:384`` (fast enough for 100k+ documents on a shared
-   2-core machine; MiniLM would take most of an hour). Queries: held-out docstrings.
-3. ``server``: ``repspace serve`` (a subprocess, uvicorn) over a 100,000-document ``hash:384``
-   index of the same corpus; an asyncio + httpx load generator sends 5,000 ``/search``
+1. ``ann_synthetic``: a 1,000,000 × 384 space with cluster structure (``Mixture``): 1,000
+   unit centres ~ N(0, I); each cluster spans its own random 32-dim subspace; a point is its
+   centre + a draw of norm ~0.8 in that subspace + isotropic noise of norm ~0.2, normalized,
+   so that its TwoNN intrinsic dimension is close to real text spaces' (both are reported).
+   Queries are fresh draws from the same mixture. ``repspace.index.Index`` (usearch HNSW,
+   cosine, float16 by default) against exact search on the same rows: recall@10 against the
+   true top 10 (BLAS float32 brute force), and queries/s of HNSW against exact brute force
+   (the faster of usearch's SIMD ``exact=True`` and a BLAS matrix product, same threads).
+   Target: recall@10 >= 0.95 at >= 10x the exact queries/s.
+2. ``ann_real``: the same on a real text space: paragraphs of the docstrings of the installed
+   Python packages (deduplicated: real, varied technical English, cached under
+   ``build/bench``), encoded with a static encoder (a model2vec distillation of MiniLM, made
+   offline; fast enough for 200k documents on a shared 2-core machine, where MiniLM would
+   take most of an hour). Queries: held-out paragraphs.
+3. ``server``: ``repspace serve`` (a subprocess, uvicorn) over a 100,000-document index of the
+   same corpus and static encoder; an asyncio + httpx load generator sends 5,000 ``/search``
    requests (GET and POST, k = 10, queries from held-out docstrings) at concurrency 32, then a
    set of malformed and oversized requests. Targets: zero errors, p50/p99 latency reported,
    every bad request answered 4xx (never 5xx).
@@ -43,9 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from _common import RESULTS, machine_info, write_result
+from _common import REPO, RESULTS, machine_info, write_result
 from repspace import Space, load_encoder
+from repspace.fsio import atomic_write
 from repspace.index import Index
+from repspace.metrics.intrinsic_dim import intrinsic_dimension
 
 K = 10
 
@@ -55,24 +59,63 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- data
-def mixture(n: int, dim: int, centres: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 100_000):
-        e = min(s + 100_000, n)
-        x = centres[rng.integers(0, len(centres), e - s)]
-        x = x + rng.standard_normal((e - s, dim), dtype=np.float32) * np.float32(sigma)
-        out[s:e] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out
+class Mixture:
+    """Clusters with low-dimensional structure, like real embedding spaces: ``centres`` unit
+    centres ~ N(0, I); cluster c spans its own random ``rank``-dim subspace B_c. A point is
+    ``centre_c + B_c z + e`` with z ~ N(0, spread²/rank I_rank) and isotropic noise
+    e ~ N(0, noise²/dim I), normalized. Its TwoNN intrinsic dimension is reported beside the
+    real space's (isotropic noise alone, rank = dim, makes neighbours nearly equidistant, which
+    no text space is)."""
+
+    def __init__(
+        self, dim: int, centres: int, rank: int, spread: float, noise: float, seed: int = 0
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        self.dim, self.rank, self.spread, self.noise = dim, rank, spread, noise
+        self.centres = rng.standard_normal((centres, dim), dtype=np.float32)
+        self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
+        self.bases = np.stack(
+            [np.linalg.qr(rng.standard_normal((dim, rank)))[0].T for _ in range(centres)]
+        ).astype(np.float32)
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        for s in range(0, n, 100_000):
+            e = min(s + 100_000, n)
+            labels = rng.integers(0, len(self.centres), e - s)
+            x = rng.standard_normal((e - s, self.dim), dtype=np.float32)
+            x *= np.float32(self.noise / np.sqrt(self.dim))
+            z = rng.standard_normal((e - s, self.rank), dtype=np.float32)
+            z *= np.float32(self.spread / np.sqrt(self.rank))
+            order = np.argsort(labels, kind="stable")
+            bounds = np.searchsorted(labels[order], np.arange(len(self.centres) + 1))
+            for c in range(len(self.centres)):
+                rows = order[bounds[c] : bounds[c + 1]]
+                x[rows] += self.centres[c] + z[rows] @ self.bases[c]
+            out[s:e] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.centres)} clusters; point = centre (N(0, I), normalized) + a draw of "
+            f"norm ~{self.spread} in the cluster's own random {self.rank}-dim subspace + "
+            f"isotropic noise of norm ~{self.noise}, normalized"
+        )
 
 
-def docstrings(limit: int) -> list[str]:
-    """First paragraphs of the docstrings of installed packages, deduplicated, >= 40 chars."""
+def docstrings(limit: int, cache: Path) -> list[str]:
+    """Paragraphs of the docstrings of installed packages, whitespace-normalized, >= 40 chars,
+    deduplicated, in file order (cached in ``cache``: walking site-packages takes minutes)."""
     import sysconfig
 
+    if cache.is_file():
+        texts = [json.loads(line) for line in cache.read_text("utf-8").splitlines()]
+        if len(texts) >= limit:
+            return texts[:limit]
     root = Path(sysconfig.get_paths()["purelib"])
     seen: set[str] = set()
-    texts: list[str] = []
+    texts = []
     for file in sorted(root.rglob("*.py")):
         try:
             tree = ast.parse(file.read_text(encoding="utf-8", errors="ignore"))
@@ -84,14 +127,15 @@ def docstrings(limit: int) -> list[str]:
             ):
                 continue
             doc = ast.get_docstring(node)
-            if not doc:
-                continue
-            text = " ".join(doc.strip().split("\n\n")[0].split())[:500]
-            if len(text) >= 40 and text not in seen:
-                seen.add(text)
-                texts.append(text)
+            for paragraph in (doc or "").strip().split("\n\n"):
+                text = " ".join(paragraph.split())[:500]
+                if len(text) >= 40 and text not in seen:
+                    seen.add(text)
+                    texts.append(text)
         if len(texts) >= limit:
             break
+    data = "".join(json.dumps(t) + "\n" for t in texts).encode()
+    atomic_write(cache, lambda f: f.write(data))
     return texts[:limit]
 
 
@@ -346,16 +390,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic rows")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--centres", type=int, default=1_000)
+    parser.add_argument("--rank", type=int, default=32, help="dims of each cluster's subspace")
+    parser.add_argument("--spread", type=float, default=0.8, help="in-cluster norm vs centre")
+    parser.add_argument("--noise", type=float, default=0.2, help="isotropic noise norm")
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--truth-queries", type=int, default=300)
     parser.add_argument("--exact-queries", type=int, default=100)
-    parser.add_argument("--dtype", default="i8", choices=["f32", "f16", "i8"])
+    parser.add_argument("--dtype", default="f16", choices=["f32", "f16", "i8"])
     parser.add_argument("--connectivity", type=int, default=16)
-    parser.add_argument("--expansion-add", type=int, default=40)
+    parser.add_argument("--expansion-add", type=int, default=128)
     parser.add_argument("--ef", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--real-docs", type=int, default=200_000)
-    parser.add_argument("--encoder", default="hash:384")
+    parser.add_argument(
+        "--encoder", default="m2v",
+        help="encoder spec of the real space and the server; m2v = a model2vec distillation of "
+        "MiniLM made offline (bench/evaluate.py's, a static encoder)",
+    )  # fmt: skip
     parser.add_argument("--server-docs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -370,28 +421,34 @@ def main() -> None:
     result.update({"benchmark": "serve", "machine": machine_info()})
     result.setdefault("params", {}).update({k: v for k, v in vars(args).items()})
     started = time.perf_counter()
+    encoder_name = args.encoder
+    if args.encoder == "m2v":
+        from evaluate import distilled_model
+
+        args.encoder = f"static:{distilled_model(REPO / 'build' / 'bench')[0]}"
+        encoder_name = "static: model2vec distillation of MiniLM (bench/evaluate.py)"
+    result["params"]["encoder"] = encoder_name
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
         if "ann_synthetic" in args.parts:
-            rng = np.random.default_rng(0)
-            centres = rng.standard_normal((args.centres, args.dim), dtype=np.float32)
-            centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-            sigma = 0.8 / np.sqrt(args.dim)
+            mix = Mixture(args.dim, args.centres, args.rank, args.spread, args.noise)
             log(f"synthetic: generating {args.n:,} × {args.dim}")
-            x = mixture(args.n, args.dim, centres, sigma, seed=1)
-            q = mixture(args.queries, args.dim, centres, sigma, seed=2)
+            x = mix.sample(args.n, seed=1)
+            q = mix.sample(args.queries, seed=2)
+            twonn = intrinsic_dimension(x[:: max(1, args.n // 10_000)])["twonn"]
             space = Space.from_arrays(work / "synthetic", [str(i) for i in range(args.n)], x,
                                       shard_size=250_000)  # fmt: skip
             del x
             part = ann_part("synthetic", space, q, work, args)
-            part["data"] = (f"Gaussian mixture: {args.centres} centres ~ N(0, I) normalized; "
-                            f"points = centre + N(0, ({sigma:.4f})^2 I), normalized")  # fmt: skip
+            part["data"] = mix.describe()
+            part["intrinsic_dim_twonn_10k_sample"] = round(twonn, 1)
             result["ann_synthetic"] = part
             write_result(args.name, finish(result))
         texts: list[str] = []
         if "ann_real" in args.parts or "server" in args.parts:
             log("real: collecting docstrings of installed packages")
-            texts = docstrings(max(args.real_docs, args.server_docs) + args.queries)
+            cache = REPO / "build" / "bench" / "docstrings.jsonl"
+            texts = docstrings(max(args.real_docs, args.server_docs) + args.queries, cache)
             random.Random(0).shuffle(texts)
             log(f"real: {len(texts):,} distinct docstrings")
         held_out = texts[-args.queries :]
@@ -400,14 +457,19 @@ def main() -> None:
             encoder = load_encoder(args.encoder)
             n = min(args.real_docs, len(corpus))
             space = text_space(corpus[:n], args.encoder, work / "real")
+            twonn = intrinsic_dimension(np.asarray(space.vectors[:: max(1, n // 10_000)]))
             part = ann_part("real", space, encoder.encode(held_out, batch_size=4096), work, args)
-            part["data"] = (f"{n:,} first paragraphs of docstrings of the installed Python "
-                            f"packages (deduplicated), encoded with {args.encoder}; queries: "
-                            f"{len(held_out)} held-out docstrings")  # fmt: skip
+            part["data"] = (f"{n:,} paragraphs of docstrings of the installed Python packages "
+                            f"(deduplicated), encoded with {encoder_name}; queries: "
+                            f"{len(held_out)} held-out paragraphs")  # fmt: skip
+            part["intrinsic_dim_twonn_10k_sample"] = round(twonn["twonn"], 1)
             result["ann_real"] = part
             write_result(args.name, finish(result))
         if "server" in args.parts:
-            result["server"] = server_part(corpus, held_out, work, args)
+            result["server"] = {
+                **server_part(corpus, held_out, work, args),
+                "encoder": encoder_name,
+            }
     result["seconds_total_this_run"] = round(time.perf_counter() - started, 1)
     out = write_result(args.name, finish(result))
     log(f"wrote {out}")
