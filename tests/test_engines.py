@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import synthetic_docs, write_jsonl
 from typer.testing import CliRunner
 
+from conftest import synthetic_docs, write_jsonl
 from repspace.engines import check_engine
 from repspace.errors import RepspaceError
 

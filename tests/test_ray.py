@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import synthetic_docs, write_jsonl
 from typer.testing import CliRunner
 
 import repspace
+from conftest import synthetic_docs, write_jsonl
 from repspace.errors import RepspaceError
 from repspace.space import Space, read_manifest
 
@@ -59,9 +59,8 @@ def test_encode_ray_is_byte_identical_to_local(cluster, tmp_path: Path) -> None:
 
 
 def test_encode_ray_static_model_and_cli(cluster, tmp_path: Path) -> None:
-    from test_encoders import tiny_static_model
-
     from repspace.cli import app
+    from test_encoders import tiny_static_model
 
     model = tiny_static_model(tmp_path / "m")
     corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(300, seed=1))
