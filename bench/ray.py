@@ -6,14 +6,17 @@ Zipf-distributed vocabulary of 5,000 made-up words), and a target sample of 2,00
 drawn from the 400 most frequent words.
 
 1. ``encode`` with ``hash:256`` and with a static model (model2vec's distillation of the
-   packaged MiniLM, made once in the work directory), and ``select`` (DSIR n-grams, exact
+   packaged MiniLM, made once in the work directory; on the first ``--static-docs`` = 200,000
+   documents only: it runs at ~2,000 docs/s on the shared machine, 1M would take ~20 min per
+   engine), and ``select`` (DSIR n-grams, exact
    dedup, k = 10,000) on the whole pool: ``local`` (one process for encode; the usable cores as
    worker processes for select) and ``ray`` (a local Ray instance, ``num_cpus=2``, started once
    before the rounds and not timed; each ray run includes its own actor/task start-up) timed
    alternately in the same run (``_common.alternate``). Reported: the ratio
    ray seconds / local seconds (1.0 = no overhead), and whether the outputs are byte-identical.
-2. Nodes: ``encode hash:256`` on Ray with a ``ray.cluster_utils.Cluster`` of one node with 1 CPU
-   and then of two such nodes (same machine): the speed-up t(1 node) / t(2 nodes).
+2. Nodes: ``encode hash:256`` of the first ``--nodes-docs`` = 300,000 documents on Ray with a
+   ``ray.cluster_utils.Cluster`` of one node with 1 CPU and then of two such nodes (same
+   machine): the speed-up t(1 node) / t(2 nodes).
 
 On a shared 2-core machine both engines compete for the same two cores, so a ratio near 1 and a
 speed-up near 2 are the best possible; the machine's load average is recorded.
@@ -36,8 +39,21 @@ import numpy as np
 from _common import REPO, alternate, machine_info, timed, write_result
 from evaluate import distilled_model
 
-# This file is bench/ray.py: drop its folder from the path so that ``import ray`` finds Ray.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+def _import_ray() -> Any:
+    """Ray itself, not this file (bench/ray.py): its folder leaves the path for the import only
+    (worker processes of the local engine re-import this file and need ``_common``)."""
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+    try:
+        import ray
+        import ray.cluster_utils
+    finally:
+        sys.path[:] = saved
+    return ray
+
+
+ray = _import_ray()
 
 
 def synthetic_corpus(path: Path, n: int, seed: int, vocab_size: int = 5_000) -> Path:
@@ -92,6 +108,16 @@ def _frequent_words(docs: list[dict[str, str]]) -> list[str]:
     return [w for w, _ in Counter(w for d in docs for w in d["text"].split()).most_common()]
 
 
+def head(pool: Path, n: int) -> Path:
+    """The first ``n`` documents of the pool as a corpus of its own (made once)."""
+    path = pool.with_name(f"head-{n}.jsonl")
+    if not path.is_file():
+        with open(pool, "rb") as src, open(path, "wb") as dst:
+            for _, line in zip(range(n), src, strict=False):
+                dst.write(line)
+    return path
+
+
 def same_space(a: Path, b: Path) -> bool:
     ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
     for m in (ma, mb):
@@ -122,6 +148,8 @@ def ratio_target(name: str, result: dict[str, Any], identical: bool, goal: float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--static-docs", type=int, default=200_000, help="Pool prefix for static.")
+    ap.add_argument("--nodes-docs", type=int, default=300_000, help="Pool prefix for 1 -> 2 nodes.")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--k", type=int, default=10_000)
     ap.add_argument("--workdir", type=Path, default=REPO / "build" / "bench" / "ray")
@@ -131,36 +159,42 @@ def main() -> None:
     data = work / f"data-{args.docs}"
     data.mkdir(parents=True, exist_ok=True)
 
-    import ray
-    from ray import cluster_utils
-
     import repspace
 
     t_data, pool = timed(lambda: synthetic_corpus(data / "pool.jsonl", args.docs, seed=0))
     target = target_sample(data / "target.jsonl", 2_000, seed=1)
     m2v, distill_s = distilled_model(work)
-    encoders = {"hash": "hash:256", "static": f"static:{m2v}"}
+    encoders = {
+        "hash": ("hash:256", pool),
+        "static": (f"static:{m2v}", head(pool, args.static_docs)),
+    }
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
 
     t_init, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False))
     results: dict[str, Any] = {}
     targets = []
-    for name, spec in encoders.items():
+    for name, (spec, corpus) in encoders.items():
 
-        def run(engine: str, spec: str = spec, name: str = name) -> None:
+        def run(engine: str, spec: str = spec, name: str = name, corpus: Path = corpus) -> None:
             repspace.encode(
-                pool, spec, out / f"{name}-{engine}", overwrite=True, progress=False, engine=engine
+                corpus,
+                spec,
+                out / f"{name}-{engine}",
+                overwrite=True,
+                progress=False,
+                engine=engine,
             )
 
+        docs = min(args.docs, args.static_docs) if name == "static" else args.docs
         res = alternate(
             {"local": lambda run=run: run("local"), "ray": lambda run=run: run("ray")},
-            args.docs,
+            docs,
             args.rounds,
         )
         res.pop("outputs")
         identical = same_space(out / f"{name}-local", out / f"{name}-ray")
-        results[f"encode_{name}"] = {"encoder": spec, **res, "identical": identical}
+        results[f"encode_{name}"] = {"encoder": spec, "docs": docs, **res, "identical": identical}
         targets.append(ratio_target(f"encode {name}", res, identical, 1.25))
         print(name, json.dumps(results[f"encode_{name}"]["docs_per_s"]), identical, flush=True)
 
@@ -180,8 +214,10 @@ def main() -> None:
 
     nodes: dict[str, Any] = {}
     if not args.skip_nodes:
+        nodes_pool = head(pool, args.nodes_docs)
+        nodes["docs"] = min(args.docs, args.nodes_docs)
         for count in (1, 2):
-            cluster = cluster_utils.Cluster(
+            cluster = ray.cluster_utils.Cluster(
                 initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
             )
             for _ in range(count - 1):
@@ -190,7 +226,7 @@ def main() -> None:
             ray.init(address=cluster.address)
             seconds, _ = timed(
                 lambda count=count: repspace.encode(
-                    pool, "hash:256", out / f"nodes-{count}", overwrite=True, progress=False,
+                    nodes_pool, "hash:256", out / f"nodes-{count}", overwrite=True, progress=False,
                     engine="ray",
                 )
             )  # fmt: skip
@@ -226,6 +262,8 @@ def main() -> None:
                 "data_generation_s": round(t_data, 2),
                 "distill_s": distill_s,
                 "shard_size": 10_000,
+                "static_docs": min(args.docs, args.static_docs),
+                "nodes_docs": min(args.docs, args.nodes_docs),
             },
             "results": {**results, "nodes": nodes},
             "targets": targets,

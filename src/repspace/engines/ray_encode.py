@@ -135,7 +135,7 @@ def encode_shards(
             },
             batch_size=None,  # a whole block (one shard) per call
             batch_format="pyarrow",
-            concurrency=min(actors, len(refs)),
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(refs))),
             num_cpus=1,
         )
         expected = writer.shards_done + len(refs)
