@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/align.py
 	$(PY) bench/serve.py
 	$(PY) bench/distill.py
+	$(PY) bench/ray.py
 
 clean:
 	rm -rf build $(VENV)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from repspace.corpus import Corpus, as_corpus, chunked
+from repspace.corpus import Corpus, Record, as_corpus, chunked
 from repspace.encoders import Encoder, load_encoder
+from repspace.engines import Engine, check_engine
 from repspace.errors import RepspaceError
 from repspace.progress import progress_bar
 from repspace.space import DEFAULT_SHARD_SIZE, Space, SpaceWriter, read_manifest
@@ -25,6 +26,9 @@ def encode(
     store_text: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    engine: Engine = "local",
+    ray_address: str | None = None,
+    num_actors: int | None = None,
     **corpus_options: Any,
 ) -> Space:
     """Encode every record of ``corpus`` with ``encoder`` into a space at ``out``.
@@ -36,7 +40,14 @@ def encode(
     byte-identical vectors. A different encoder fingerprint or corpus content is refused unless
     ``overwrite``. ``corpus_options`` go to :class:`~repspace.Corpus`
     (``id_field``, ``text_field``, ``fields``, ``on_error``).
+
+    ``engine="ray"`` encodes the shards on a Ray cluster (``ray_address``; ``num_actors``
+    encoder replicas, default one per CPU of the cluster) with the same shard composition, so
+    the space is byte-identical to the local engine's (:mod:`repspace.engines.ray_encode`).
     """
+    check_engine(engine, ray_address)
+    if num_actors is not None and num_actors < 1:
+        raise RepspaceError("--num-actors must be positive")
     corpus = as_corpus(corpus, **corpus_options)
     scan = corpus.scan(progress=progress)
     enc = load_encoder(encoder)
@@ -68,23 +79,53 @@ def encode(
         )
 
     done = writer.shards_done
+    shards = (
+        (i, shard) for i, shard in enumerate(chunked(corpus, shard_size)) if i >= done
+    )  # the shards before ``done`` are read (and validated) but not encoded again
     with progress_bar(
         "encoding", scan.approx_records, "docs", enabled=progress, completed=writer.rows_done
     ) as bar:
-        for i, shard in enumerate(chunked(corpus, shard_size)):
-            if i < done:
-                continue
-            texts = [r.text for r in shard]
-            vectors = encode_sorted(enc, texts, batch_size, on_batch=bar.advance)
-            writer.add_shard(
-                [r.id for r in shard],
-                vectors,
-                {
-                    **({"text": texts} if store_text else {}),
-                    **{f: [r.fields.get(f) for r in shard] for f in corpus.fields},
-                },
+        if engine == "ray":
+            from repspace.engines.ray_encode import encode_shards
+
+            encode_shards(
+                writer,
+                enc,
+                shards,
+                batch_size=batch_size,
+                store_text=store_text,
+                fields=corpus.fields,
+                address=ray_address,
+                num_actors=num_actors,
+                on_rows=bar.advance,
             )
+        else:
+            for _, shard in shards:
+                writer.add_shard(
+                    *encode_shard(
+                        enc, shard, batch_size, store_text, corpus.fields, on_batch=bar.advance
+                    )
+                )
     return writer.finish(corpus.skipped)
+
+
+def encode_shard(
+    encoder: Encoder,
+    records: Sequence[Record],
+    batch_size: int,
+    store_text: bool,
+    fields: Sequence[str],
+    on_batch: Callable[[int], Any] | None = None,
+) -> tuple[list[str], np.ndarray, dict[str, list[Any]]]:
+    """One shard: ``(ids, vectors, columns)`` for :meth:`SpaceWriter.add_shard`; the vectors
+    depend only on the records, their order and ``batch_size`` (both engines call this)."""
+    texts = [r.text for r in records]
+    vectors = encode_sorted(encoder, texts, batch_size, on_batch=on_batch)
+    columns = {
+        **({"text": texts} if store_text else {}),
+        **{f: [r.fields.get(f) for r in records] for f in fields},
+    }
+    return [r.id for r in records], vectors, columns
 
 
 def encode_sorted(

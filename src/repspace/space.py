@@ -311,6 +311,45 @@ def write_space(
     return writer.finish()
 
 
+def write_shard(
+    path: str | Path,
+    index: int,
+    dim: int,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+    columns: Mapping[str, Sequence[Any]],
+) -> dict[str, Any]:
+    """Write shard ``index`` of the space at ``path`` (``.npy`` and ``.parquet``, each atomically)
+    and return its manifest entry; :meth:`SpaceWriter.record_shard` records it. Pure given its
+    arguments, so any process that sees ``path`` (a worker of a cluster) can write a shard and
+    the bytes are those of :meth:`SpaceWriter.add_shard`."""
+    path = Path(path)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.shape != (len(ids), dim):
+        raise ValueError(f"shard shape {vectors.shape} != ({len(ids)}, {dim})")
+    if not np.isfinite(vectors).all():
+        bad = ids[int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])]
+        raise RepspaceError(f"vector for id {bad!r} contains NaN or infinity")
+    vec_rel, table_rel = f"shards/{index:05d}.npy", f"shards/{index:05d}.parquet"
+    atomic_save_npy(path / vec_rel, vectors)
+    table = pa.table(
+        {"id": pa.array(list(ids), pa.string()), **{k: list(v) for k, v in columns.items()}}
+    )
+    with atomic_path(path / table_rel) as tmp:
+        pq.write_table(table, tmp)
+    norms = np.linalg.norm(vectors, axis=1)
+    return {
+        "rows": len(ids),
+        "vectors": vec_rel,
+        "table": table_rel,
+        "unit_norm": bool(np.all(np.abs(norms - 1) < _NORM_TOL)),
+        "sha256": {
+            "vectors": sha256_file(path / vec_rel),
+            "table": sha256_file(path / table_rel),
+        },
+    }
+
+
 class SpaceWriter:
     """Builds a space shard by shard; see :meth:`create` and :meth:`resume`."""
 
@@ -387,34 +426,18 @@ class SpaceWriter:
         self, ids: Sequence[str], vectors: np.ndarray, columns: Mapping[str, Sequence[Any]]
     ) -> None:
         """Write one shard durably, then record it in the manifest."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(ids), self.manifest["dim"]):
-            raise ValueError(f"shard shape {vectors.shape} != ({len(ids)}, {self.manifest['dim']})")
-        if not np.isfinite(vectors).all():
-            bad = ids[int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])]
-            raise RepspaceError(f"vector for id {bad!r} contains NaN or infinity")
-        i = self.shards_done
-        vec_rel, table_rel = f"shards/{i:05d}.npy", f"shards/{i:05d}.parquet"
-        atomic_save_npy(self.path / vec_rel, vectors)
-        table = pa.table(
-            {"id": pa.array(list(ids), pa.string()), **{k: list(v) for k, v in columns.items()}}
+        entry = write_shard(
+            self.path, self.shards_done, self.manifest["dim"], ids, vectors, columns
         )
-        with atomic_path(self.path / table_rel) as tmp:
-            pq.write_table(table, tmp)
-        norms = np.linalg.norm(vectors, axis=1)
-        self.manifest["shards"].append(
-            {
-                "rows": len(ids),
-                "vectors": vec_rel,
-                "table": table_rel,
-                "unit_norm": bool(np.all(np.abs(norms - 1) < _NORM_TOL)),
-                "sha256": {
-                    "vectors": sha256_file(self.path / vec_rel),
-                    "table": sha256_file(self.path / table_rel),
-                },
-            }
-        )
-        self.manifest["n"] += len(ids)
+        self.record_shard(entry)
+
+    def record_shard(self, entry: dict[str, Any]) -> None:
+        """Record a shard that :func:`write_shard` made durable (shards are recorded in order)."""
+        expected = f"shards/{self.shards_done:05d}.npy"
+        if entry["vectors"] != expected:
+            raise ValueError(f"shard {entry['vectors']} recorded out of order (next: {expected})")
+        self.manifest["shards"].append(entry)
+        self.manifest["n"] += int(entry["rows"])
         self._save()
 
     def finish(self, skipped: Mapping[str, int] | None = None) -> Space:

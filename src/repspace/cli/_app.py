@@ -37,6 +37,23 @@ class Quantize(StrEnum):
     int8 = "int8"
 
 
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[
+    Engine, typer.Option(help="Where the heavy passes run: local processes, or a Ray cluster.")
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --engine ray: the cluster (auto, HOST:PORT or ray://HOST:PORT) "
+        "(default: start a local one)."
+    ),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"repspace {__version__}")

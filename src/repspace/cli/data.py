@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from repspace.cli._app import OnError, app, out
+from repspace.cli._app import Engine, EngineOption, OnError, RayAddressOption, app, out
 
 
 class Dedup(StrEnum):
@@ -49,6 +49,8 @@ def select_(
     jobs: Annotated[
         int | None, typer.Option(help="Worker processes [default: the usable cores].")
     ] = None,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddressOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -72,6 +74,8 @@ def select_(
         min_tokens=min_tokens,
         near_threshold=near_threshold,
         jobs=jobs,
+        engine=engine.value,
+        ray_address=ray_address,
         overwrite=overwrite,
         progress=not quiet and not as_json,
     )

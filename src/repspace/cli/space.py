@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from repspace.cli._app import Backend, OnError, Quantize, app, out
+from repspace.cli._app import (
+    Backend,
+    Engine,
+    EngineOption,
+    OnError,
+    Quantize,
+    RayAddressOption,
+    app,
+    out,
+)
 
 
 @app.command()
@@ -49,6 +58,12 @@ def encode(
     overwrite: Annotated[
         bool, typer.Option(help="Replace an existing space instead of resuming it.")
     ] = False,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddressOption = None,
+    num_actors: Annotated[
+        int | None,
+        typer.Option(help="With --engine ray: encoder replicas (default: one per cluster CPU)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Encode a corpus into a space; re-running the same command resumes an interrupted run."""
@@ -70,6 +85,9 @@ def encode(
         store_text=not no_text,
         overwrite=overwrite,
         progress=not quiet,
+        engine=engine.value,
+        ray_address=ray_address,
+        num_actors=num_actors,
         id_field=id_field,
         text_field=text_field,
         fields=field or [],

@@ -39,6 +39,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from repspace.corpus import Corpus, CorpusFile, SeenIds, as_corpus, chunked
+from repspace.engines import Engine, check_engine
+from repspace.engines.ray_tasks import RayChunkMapper
 from repspace.errors import RepspaceError
 from repspace.fsio import fsync_dir
 from repspace.progress import progress_bar
@@ -167,6 +169,8 @@ def select(
     batch_size: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> SelectResult:
     """Select ``k`` documents of ``pool`` distributed like ``target`` by DSIR importance
     resampling, and write them with their weights and a report to ``out``.
@@ -179,10 +183,19 @@ def select(
     documents shorter than this many tokens (the reference package's ``min_example_length``;
     its default is 100, ours 0: nothing is skipped). ``seed`` fixes the Gumbel noise, which is
     a function of the seed and each document's id only. ``jobs``: worker processes (default:
-    the usable cores; 1 runs inline).
+    the usable cores; 1 runs inline). ``engine="ray"`` runs the chunk functions of the passes as
+    Ray tasks (on the cluster at ``ray_address``) instead of local processes; the chunks and
+    their in-order reductions are the same, so the selection is identical
+    (:mod:`repspace.engines.ray_tasks`).
     """
     started = time.perf_counter()
+    check_engine(engine, ray_address)
     kind, spec = _features_spec(features)
+    if engine == "ray" and kind == "space":
+        raise RepspaceError(
+            "--engine ray runs --features ngram; space: features encode the pool in one process, "
+            "use --engine local (or encode the pool with 'repspace encode --engine ray' first)"
+        )
     if dedup not in ("exact", "near", "none"):
         raise RepspaceError(f"unknown --dedup {dedup!r}: use exact, near or none")
     if not isinstance(k, int | np.integer) or k < 1:
@@ -206,7 +219,8 @@ def select(
         jobs = 1  # small pool: start-up would cost more; space: the encoder has its threads
     build = _prepare_out(out, overwrite)
     try:
-        with ChunkMapper(jobs) as mapper:
+        mapper_of = ChunkMapper(jobs) if engine == "local" else RayChunkMapper(ray_address)
+        with mapper_of as mapper:
             state = _Run(
                 kind=kind,
                 spec=spec,
@@ -228,7 +242,8 @@ def select(
         report["params"].update(
             target=[str(p) for p in target_c.paths],
             pool=[str(p) for p in pool_c.paths],
-            jobs=jobs,
+            jobs=jobs if engine == "local" else mapper.jobs,
+            engine=engine,
             **options,
         )
         report["timings"]["total_s"] = round(time.perf_counter() - started, 3)
@@ -265,7 +280,7 @@ class _Run:
     chunk_size: int
     batch_size: int | None
     progress: bool
-    mapper: ChunkMapper
+    mapper: ChunkMapper | RayChunkMapper
     build: Path
     approx: int
     selected_ids: list[str] = field(default_factory=list)
