@@ -137,6 +137,31 @@ def test_matryoshka_adaptor_is_deterministic_and_beats_truncation() -> None:
     assert pair_error(out) < 0.05
 
 
+def test_matryoshka_neighbours_exact_and_pooled() -> None:
+    from repspace.maps.matryoshka import neighbours
+
+    x = low_rank(n=300, dim=16, rank=5)
+    rng = np.random.default_rng(0)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    got = neighbours(x, 5, None, rng, block=64)  # blocks: the diagonal is masked in each
+    np.testing.assert_array_equal(got, np.argsort(-sim, axis=1, kind="stable")[:, :5])
+    pooled = neighbours(x, 5, 100, rng)  # within random groups of ~100 rows
+    assert pooled.shape == (300, 5) and not (pooled == np.arange(300)[:, None]).any()
+    # The r-th best neighbour within a subset is never more similar than the r-th best overall.
+    rows = np.arange(300)[:, None]
+    assert (sim[rows, pooled] <= sim[rows, got] + 1e-6).all()
+    assert (np.diff(sim[rows, pooled], axis=1) <= 1e-6).all()  # most similar first
+
+
+def test_matryoshka_early_stopping_keeps_the_best_weights() -> None:
+    x = low_rank(n=300, dim=16, rank=4)
+    m = MatryoshkaAdaptor(dim=8, steps=400, patience=20, check_every=10, lr=0.05).fit(x)
+    assert m.best_step_ <= m.steps_run_ <= 400 and m.validation_loss_ is not None
+    none = MatryoshkaAdaptor(dim=8, steps=15, validation=0).fit(x)
+    assert none.steps_run_ == 15 and none.validation_loss_ is None
+
+
 def test_matryoshka_supervised_pairs() -> None:
     x = low_rank(n=200, dim=16, rank=4)
     q = x + 0.1 * np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)

@@ -52,7 +52,9 @@ def compress(
         bool, typer.Option("--no-curve", help="Skip the rate–quality curve.")
     ] = False,
     sample: Annotated[int, typer.Option(help="Documents sampled for neighbour recall.")] = 2000,
-    steps: Annotated[int, typer.Option(help="matryoshka: Adam steps.")] = 400,
+    steps: Annotated[
+        int, typer.Option(help="matryoshka: at most this many Adam steps (early stopping).")
+    ] = 5000,
     seed: Annotated[int, typer.Option(help="matryoshka: random seed.")] = 0,
     threads: Annotated[int, typer.Option(help="matryoshka: torch threads.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output spaces.")] = False,
