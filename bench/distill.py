@@ -7,6 +7,12 @@ source files, no imports; files over 256 KB and test directories skipped), split
 ``repspace.tasks.make.sentences``, 5 to 60 words, mostly letters, deduplicated, and a seeded
 sample of 50,000. Built once into the work directory (its time is reported apart).
 
+The student is ``repspace.distill``'s default (cosine loss, shared linear head folded into the
+table, Matryoshka prefixes, 4 epochs); the corpus is encoded for the training targets with the
+teacher's ONNX backend (same weights, cosine 1.0 to torch, faster on short texts on this shared
+machine; ``--teacher-backend torch`` for the torch path); the evaluation teacher is torch.
+``--keep-cache`` (dev runs only) reuses the cached teacher vectors and base model.
+
 Evaluation: STS Spearman on ``sts-sample.jsonl``; title -> abstract nDCG@10 on ``papers.jsonl``
 (``make-task --kind title-body``); the asymmetric mode (student queries against teacher-encoded
 abstracts, with ``--align-to-teacher``); encode throughput on the 400 abstracts; the distill
@@ -147,10 +153,24 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=N_DOCS)
     ap.add_argument("--corpus-only", action="store_true", help="Build the corpus and stop.")
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument(
+        "--teacher-backend",
+        default="onnx",
+        choices=["torch", "onnx"],
+        help="Backend of the teacher encoding the training corpus (same weights; the "
+        "evaluation teacher is always torch).",
+    )
+    ap.add_argument(
+        "--keep-cache",
+        action="store_true",
+        help="Dev runs: reuse the cached teacher vectors and base model (the distill time is "
+        "then not the empty-cache time the target asks for).",
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     cache = args.workdir / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
+    if not args.keep_cache:
+        shutil.rmtree(cache, ignore_errors=True)
     os.environ["REPSPACE_CACHE"] = str(cache)
 
     import torch
@@ -170,10 +190,9 @@ def main() -> None:
 
     student_dir = args.workdir / "student"
     aligned_dir = args.workdir / "student-aligned"
-    rec = repspace.distill(MINILM, corpus, student_dir, epochs=args.epochs, overwrite=True)
-    rec_aligned = repspace.distill(
-        MINILM, corpus, aligned_dir, align_to_teacher=True, epochs=args.epochs, overwrite=True
-    )
+    common = {"epochs": args.epochs, "teacher_backend": args.teacher_backend, "overwrite": True}
+    rec = repspace.distill(MINILM, corpus, student_dir, **common)
+    rec_aligned = repspace.distill(MINILM, corpus, aligned_dir, align_to_teacher=True, **common)
     base_dir = next((cache_dir() / "distill" / "base").iterdir())
     m2v_dir = model2vec_baseline(base_dir, args.workdir / "m2v-baseline")
 
@@ -301,6 +320,7 @@ def main() -> None:
             "data": str(args.data),
             "training_corpus": corpus_info,
             "epochs": args.epochs,
+            "teacher_backend_for_training_targets": args.teacher_backend,
             "dims": rec["dims"],
             "domain_vocabulary": 0,
         },

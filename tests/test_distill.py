@@ -163,6 +163,38 @@ def test_domain_vocabulary_adds_split_words(teacher: str, tmp_path: Path) -> Non
     assert record["vocabulary"]["size"] == plain["vocabulary"]["size"] + added
 
 
+def test_head_folds_into_the_token_table() -> None:
+    """The pooled vector with the shared map equals the sum of the folded table's rows, so the
+    saved model2vec table reproduces what training optimised."""
+    import torch
+
+    from repspace.distill import _batches, _Student
+
+    rng = np.random.default_rng(0)
+    student = _Student(rng.normal(size=(50, 8)).astype(np.float32), rng.random(50), head=True)
+    with torch.no_grad():
+        student.h.copy_(torch.from_numpy(rng.normal(size=(8, 8)).astype(np.float32)))
+    ids = [[1, 2, 3], [4, 4, 9, 10], [49]]
+    flat, seg, docs = _batches(ids, np.arange(3), 8)[0]
+    with torch.no_grad():
+        pooled = student.pooled(torch.from_numpy(flat), torch.from_numpy(seg), len(docs)).numpy()
+    table = student.table()
+    expected = np.stack([table[d].sum(axis=0) for d in ids])
+    np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "cosine+contrastive"])
+def test_other_losses_and_no_head_train(teacher: str, tmp_path: Path, loss: str) -> None:
+    import repspace
+
+    corpus = _corpus(tmp_path / "docs.jsonl", seed=4)
+    rec = repspace.distill(
+        teacher, corpus, tmp_path / "m", dims=8, epochs=2, loss=loss, head=False, **FAST
+    )
+    assert rec["params"]["loss"] == loss and rec["params"]["head"] is False
+    assert rec["held_out_cosine"]["after"] > rec["held_out_cosine"]["before"]
+
+
 def test_matryoshka_prefixes() -> None:
     from repspace.distill import matryoshka_dims
 
@@ -179,6 +211,8 @@ def test_matryoshka_prefixes() -> None:
         ("TINY", 300, {"dims": 64}, "between 2 and the teacher's dimension 32"),
         ("TINY", 300, {"align_to_teacher": True, "dims": 16}, "keeps the teacher's 32"),
         ("TINY", 300, {"epochs": 0}, "--epochs must be at least 1"),
+        ("TINY", 300, {"loss": "mse"}, "--loss must be one of cosine, contrastive"),
+        ("TINY", 300, {"teacher_backend": "tf"}, "--backend must be one of"),
     ],
 )
 def test_bad_input(

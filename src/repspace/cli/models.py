@@ -42,6 +42,22 @@ def distill(
     no_matryoshka: Annotated[
         bool, typer.Option("--no-matryoshka", help="Train the full dimension only.")
     ] = False,
+    loss: Annotated[
+        str, typer.Option(help="Training loss: cosine, contrastive or cosine+contrastive.")
+    ] = "cosine",
+    no_head: Annotated[
+        bool,
+        typer.Option("--no-head", help="No shared linear map (folded into the table) is trained."),
+    ] = False,
+    freeze_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--freeze-tokens", help="Keep the token vectors' directions; train weights (and map)."
+        ),
+    ] = False,
+    teacher_backend: Annotated[
+        str, typer.Option(help="Backend encoding the corpus with the teacher: torch or onnx.")
+    ] = "torch",
     seed: Annotated[int, typer.Option(help="Seed of the split, the order and the init.")] = 0,
     evaluate_on: Annotated[
         list[Path] | None,
@@ -73,6 +89,10 @@ def distill(
         lr=lr,
         align_to_teacher=align_to_teacher,
         matryoshka=not no_matryoshka,
+        loss=loss,
+        head=not no_head,
+        train_tokens=not freeze_tokens,
+        teacher_backend=teacher_backend,
         seed=seed,
         evaluate_on=evaluate_on or [],
         cache=not no_cache,
