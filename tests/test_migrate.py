@@ -104,3 +104,36 @@ def test_cli_plan_with_made_task(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     p = json.loads(r.stdout)
     assert p["sample"] == 60 and 0 < p["old_ndcg10"] <= 1 and p["retained"] is not None
+    assert p["curve"][-1]["retained"] == p["retained"] and "retained" in p["advice"]
+
+
+def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
+    from repspace.encoders import load_encoder
+    from repspace.migrate import collect_anchors, sentence_anchors
+
+    words = synthetic_docs(120, seed=9)
+    docs = [
+        {"id": f"d{i}", "text": f"{a['text'].capitalize()}. {b['text'].capitalize()}."}
+        for i, (a, b) in enumerate(zip(words[::2], words[1::2], strict=True))
+    ]
+    write_jsonl(tmp_path / "c.jsonl", docs)
+    repspace.encode(tmp_path / "c.jsonl", OLD, tmp_path / "old", progress=False)
+    sents, owner = sentence_anchors(["One two. Three four!", "Single sentence only"])
+    assert sents == ["One two.", "Three four!"] and owner.tolist() == [0, 0]
+
+    a = collect_anchors(Space.open(tmp_path / "old"), NEW, 10, seed=0)
+    assert a.counts() == {"documents": 10, "sentences": 20, "extra": 0}
+    texts = [t for i in a.rows for t in sentence_anchors([docs[i]["text"]])[0]]
+    old_enc = load_encoder(OLD)
+    assert np.allclose(a.old_sents, old_enc.encode(texts), atol=1e-6)  # OLD embeds sentences
+    x, y = a.pairs(4)
+    assert len(x) == len(y) == 4 + 8 and x.shape[1] == 384 and y.shape[1] == 256
+
+    (tmp_path / "extra.txt").write_text("general text one\nanother general text\n")
+    p = repspace.migrate.plan(
+        tmp_path / "old", NEW, sample=30, sentences=False, extra_anchors=tmp_path / "extra.txt"
+    )
+    assert p["anchors"] == {"documents": 30, "sentences": 0, "extra": 2}
+    sizes = [c["documents"] for c in p["curve"]]
+    assert sizes == sorted(sizes) and sizes[-1] == 30 and "--task" in p["advice"]
+    assert p["curve"][-1]["self_r@10"] == p["self_r@10"]

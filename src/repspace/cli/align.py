@@ -15,6 +15,9 @@ migrate_app = typer.Typer(
 )
 app.add_typer(migrate_app, name="migrate")
 
+SENTENCES_HELP = "Also fit on the sampled documents' sentences (embedded by NEW and OLD)."
+EXTRA_HELP = "Corpus of general texts embedded by NEW and OLD as extra anchors."
+
 
 def _anchors(value: str) -> float | int:
     v = float(value)
@@ -60,11 +63,26 @@ def plan_cmd(
     sample: Annotated[str, typer.Option(help="Documents re-embedded: N or fraction.")] = "0.1",
     method: Annotated[str, typer.Option(help="procrustes, linear, affine or cca.")] = "procrustes",
     seed: Annotated[int, typer.Option()] = 0,
+    sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
+    extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
+    goal: Annotated[float, typer.Option(help="Retained nDCG@10 the advice aims at.")] = 0.95,
 ) -> None:
-    """Re-embed a sample with NEW, fit NEW->OLD, report expected quality."""
+    """Re-embed a sample with NEW, fit NEW->OLD, report expected quality and sample advice."""
     from repspace.migrate import plan
 
-    _print(plan(old, new, task=task, sample=_anchors(sample), method=method, seed=seed))
+    _print(
+        plan(
+            old,
+            new,
+            task=task,
+            sample=_anchors(sample),
+            method=method,
+            seed=seed,
+            sentences=sentences,
+            extra_anchors=extra_anchors,
+            goal=goal,
+        )
+    )
 
 
 @migrate_app.command("start")
@@ -76,12 +94,22 @@ def start_cmd(
     method: Annotated[str, typer.Option()] = "procrustes",
     batch: Annotated[int, typer.Option(help="Rows per backfill shard.")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
+    sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
+    extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
 ) -> None:
     """Record the migration: queries are embedded with NEW and mapped into OLD."""
     from repspace.migrate import Migration
 
     m = Migration.start(
-        old, new, migration, sample=_anchors(sample), method=method, batch=batch, seed=seed
+        old,
+        new,
+        migration,
+        sample=_anchors(sample),
+        method=method,
+        batch=batch,
+        seed=seed,
+        sentences=sentences,
+        extra_anchors=extra_anchors,
     )
     _print(m.status())
 
