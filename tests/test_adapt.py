@@ -194,3 +194,24 @@ def test_cli_adapt(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     record = json.loads(res.stdout)
     assert record["pairs"]["kind"] == "split-half" and record["training"]["steps"] == 2
+
+
+@pytest.mark.slow
+def test_select_from_pool_adds_documents(tmp_path: Path) -> None:
+    from repspace.adapt import adapt
+
+    corpus = _corpus(tmp_path / "c.jsonl", n=10)  # too few pairs alone
+    pool_rows = [
+        json.loads(line) | {"id": f"p{i}"}
+        for i, line in enumerate(_corpus(tmp_path / "x.jsonl", n=40).read_text().splitlines())
+    ]
+    pool = write_jsonl(tmp_path / "pool.jsonl", pool_rows[10:])
+    with pytest.raises(RepspaceError, match="only 10 distinct"):
+        adapt(MINILM, corpus, tmp_path / "m", pairs="title-body", **TINY)
+    record = adapt(
+        MINILM, corpus, tmp_path / "m", pairs="title-body", select_from=pool, k=20,
+        batch_size=16, max_seq_length=16, progress=False,
+    )  # fmt: skip
+    assert record["selection"]["k"] == 20 and record["pairs"]["domain"] == 30
+    ids = json.loads((tmp_path / "m" / "training_documents.json").read_text())["ids"]
+    assert sum(i.startswith("p") for i in ids) == 20
