@@ -142,6 +142,29 @@ def build_data(work: Path, n_pairs: int, data: Path) -> dict[str, Any]:
     }
 
 
+def summarize_run(record: dict[str, Any], load: list[float] | None) -> dict[str, Any]:
+    """The numbers of one adaptation, from its record (``adapt.json``)."""
+    ev = record["evaluation"]
+    return {
+        "ndcg@10": {
+            "before": ev["before"]["stdlib-task"]["ndcg@10"],
+            "after": ev["after"]["stdlib-task"]["ndcg@10"],
+        },
+        "sts_spearman": {
+            "before": ev["before"]["sts-sample"]["spearman"],
+            "after": ev["after"]["sts-sample"]["spearman"],
+        },
+        "parameters": record["parameters"],
+        "pairs": {k: v for k, v in record["pairs"].items() if k != "replay_file"},
+        "steps": record["training"]["steps"],
+        "lr": record["training"]["lr"],
+        "loss_history": record["training"]["loss_history"],
+        "seconds": record["seconds"],
+        "seconds_per_step": round(record["seconds"]["training"] / record["training"]["steps"], 2),
+        "load_average_after": load,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -155,6 +178,11 @@ def main() -> None:
     ap.add_argument("--lora-rank", type=int, default=16)
     ap.add_argument("--methods", default="full,lora")
     ap.add_argument("--no-write", action="store_true", help="Print instead of writing results.")
+    ap.add_argument(
+        "--collect",
+        action="store_true",
+        help="Do not train: rebuild the result from the models' adapt.json in --workdir.",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -169,11 +197,18 @@ def main() -> None:
     sts = args.data / "sts-sample.jsonl"
     runs: dict[str, Any] = {}
     for method in args.methods.split(","):
+        model_dir = work / f"model-{method}"
+        if args.collect:
+            if not (model_dir / "adapt.json").is_file():
+                continue
+            record = json.loads((model_dir / "adapt.json").read_text())
+            runs[method] = summarize_run(record, None)
+            continue
         print(f"adapting ({method}) ...", flush=True)
         record = adapt(
             MINILM,
             d["train"],
-            work / f"model-{method}",
+            model_dir,
             pairs="title-body",
             method=method,
             replay=d["replay"],
@@ -188,23 +223,7 @@ def main() -> None:
             overwrite=True,
             progress=False,
         )
-        ev = record["evaluation"]
-        runs[method] = {
-            "ndcg@10": {
-                "before": ev["before"]["stdlib-task"]["ndcg@10"],
-                "after": ev["after"]["stdlib-task"]["ndcg@10"],
-            },
-            "sts_spearman": {
-                "before": ev["before"]["sts-sample"]["spearman"],
-                "after": ev["after"]["sts-sample"]["spearman"],
-            },
-            "parameters": record["parameters"],
-            "pairs": {k: v for k, v in record["pairs"].items() if k != "replay_file"},
-            "steps": record["training"]["steps"],
-            "loss_history": record["training"]["loss_history"],
-            "seconds": record["seconds"],
-            "load_average_after": list(os.getloadavg()),
-        }
+        runs[method] = summarize_run(record, list(os.getloadavg()))
         print(json.dumps({k: v for k, v in runs[method].items() if k != "loss_history"}))
 
     targets = []
@@ -243,11 +262,23 @@ def main() -> None:
                  "measured": round(share, 4), "goal": ">= 0.90", "pass": share >= 0.90}
             )  # fmt: skip
     for method, r in runs.items():
-        minutes = (r["seconds"]["pairs"] + r["seconds"]["training"] + r["seconds"]["save"]) / 60
+        s = r["seconds"]
+        minutes = (s["pairs"] + s["training"] + s["save"]) / 60
+        n = r["pairs"]["domain"]
+        per_batch = args.batch_size - r["pairs"]["replay_per_batch"]
+        steps_10k = -(-10_000 // per_batch)
+        projected = (s["pairs"] * 10_000 / n + r["seconds_per_step"] * steps_10k + s["save"]) / 60
         targets.append(
-            {"target": f"{method}: minutes to adapt on {r['pairs']['domain']:,} pairs "
-                       "(pairs + training + save; evaluation apart)",
-             "measured": round(minutes, 2), "goal": "<= 20", "pass": minutes <= 20}
+            {"target": f"{method}: minutes to adapt on {n:,} pairs (pairs + training + save; "
+                       "evaluation apart)",
+             "measured": round(minutes, 2), "goal": "(measured)", "pass": None}
+        )  # fmt: skip
+        targets.append(
+            {"target": f"{method}: minutes to adapt on 10,000 pairs",
+             "measured": round(projected, 2), "goal": "<= 20", "pass": projected <= 20,
+             "basis": "measured" if n >= 10_000 else
+                      f"projected from the {n:,}-pair run: its seconds per step x "
+                      f"{steps_10k} steps, on the shared machine (load_average)"}
         )  # fmt: skip
     machine = machine_info()
     machine["torch_threads"] = torch.get_num_threads()
