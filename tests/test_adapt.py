@@ -82,6 +82,7 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     small = _corpus(tmp_path / "small.jsonl", n=MIN_PAIRS - 1)
     with pytest.raises(RepspaceError, match=f"need at least {MIN_PAIRS}"):
         adapt(MINILM, small, tmp_path / "m", pairs="title-body", **TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl", "small.jsonl"]  # no work dir
     bad = write_jsonl(tmp_path / "r.jsonl", [{"s1": "a", "s2": "b", "score": 1.0}] * 3)
     with pytest.raises(RepspaceError, match=r"r\.jsonl:1: a --replay line needs"):
         read_replay(bad)

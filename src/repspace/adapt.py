@@ -378,6 +378,8 @@ def adapt(
     train_corpus = as_corpus(paths, **corpus_options) if selection else target
     made, skipped = training_pairs(train_corpus, pairs, seed=seed, title_field=title_field)
     if len(made) < MIN_PAIRS:
+        if not (work / "checkpoints").exists():
+            shutil.rmtree(work, ignore_errors=True)
         raise RepspaceError(
             f"{', '.join(map(str, target.paths))}: only {len(made)} distinct --pairs {pairs} "
             f"pairs (need at least {MIN_PAIRS}; skipped: "
