@@ -109,9 +109,8 @@ def build_data(work: Path, n_pairs: int, data: Path) -> dict[str, Any]:
         sources = {"stdlib": 0, "site-packages": 0}
         stdlib = [(r["id"], r["text"].split(": ", 1)[1]) for r in stdlib_records()]
         random.Random(1).shuffle(stdlib)
-        site = list(site_packages_objects())
-        random.Random(2).shuffle(site)
-        for source, objects in (("stdlib", stdlib), ("site-packages", site)):
+        site = site_packages_objects()  # lazily, in file order: read only if stdlib runs out
+        for source, objects in (("stdlib", iter(stdlib)), ("site-packages", site)):
             for qualname, text in objects:
                 if len(rows) >= n_pairs:
                     break
