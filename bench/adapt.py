@@ -177,6 +177,7 @@ def main() -> None:
     ap.add_argument("--lora-rank", type=int, default=16)
     ap.add_argument("--methods", default="full,lora")
     ap.add_argument("--no-write", action="store_true", help="Print instead of writing results.")
+    ap.add_argument("--note", default="", help="A note recorded with the result.")
     ap.add_argument(
         "--collect",
         action="store_true",
@@ -279,6 +280,12 @@ def main() -> None:
                       f"projected from the {n:,}-pair run: its seconds per step x "
                       f"{steps_10k} steps, on the shared machine (load_average)"}
         )  # fmt: skip
+    for method in args.methods.split(","):
+        if method not in runs:
+            targets.append(
+                {"target": f"{method}: adaptation", "measured": None, "goal": "run",
+                 "pass": None, "note": "not run to completion (see notes)"}
+            )  # fmt: skip
     machine = machine_info()
     machine["torch_threads"] = torch.get_num_threads()
     payload = {
@@ -301,6 +308,7 @@ def main() -> None:
             "data_build_seconds": d["seconds"],
         },
         "targets": targets,
+        "notes": args.note,
         "runs": runs,
     }
     if args.no_write:
