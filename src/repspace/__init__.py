@@ -5,6 +5,7 @@ Corpus -> Encoder -> Space -> Map -> Index. The Python API mirrors the ``repspac
 
 __version__ = "0.1.0"
 
+from repspace.adapt import adapt
 from repspace.align import align
 from repspace.compress import compress
 from repspace.corpus import Corpus, Record
@@ -35,6 +36,7 @@ __all__ = [
     "RepspaceError",
     "Space",
     "__version__",
+    "adapt",
     "align",
     "build_index",
     "compare",

@@ -1,8 +1,10 @@
-"""Commands that make models: ``distill`` (a static encoder trained to match a teacher)."""
+"""Commands that make models: ``distill`` (a static encoder trained to match a teacher) and
+``adapt`` (a sentence-transformer fine-tuned on pairs made from a domain corpus)."""
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -118,3 +120,131 @@ def distill(
     for task, m in (record.get("evaluation") or {}).items():
         out.print(f"{task}: {m['main_metric']} {m[m['main_metric']]:.4f}")
     out.print(f"use it as: --encoder static:{out_dir}")
+
+
+class PairKind(StrEnum):
+    title_body = "title-body"
+    span = "span"
+    split_half = "split-half"
+    dropout = "dropout"
+
+
+class Method(StrEnum):
+    full = "full"
+    lora = "lora"
+
+
+@app.command()
+def adapt(
+    encoder: Annotated[
+        str, typer.Option(help="Encoder to adapt, a sentence-transformer: st:NAME-OR-DIR.")
+    ],
+    corpus: Annotated[
+        list[Path], typer.Option("--corpus", help="Domain corpus file or directory (repeatable).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    pairs: Annotated[
+        PairKind, typer.Option(help="How pairs are made from the unlabeled documents.")
+    ] = PairKind.span,
+    method: Annotated[
+        Method, typer.Option(help="Train all weights, or LoRA adapters (merged at the end).")
+    ] = Method.full,
+    select_from: Annotated[
+        list[Path] | None,
+        typer.Option("--select-from", help="Pool to select more in-domain documents from (DSIR)."),
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option("-k", help="Documents to select from --select-from.")
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            help='General-domain pairs mixed into every batch: JSONL {"anchor","positive"}.'
+        ),
+    ] = None,
+    replay_ratio: Annotated[float, typer.Option(help="Share of each batch that is replay.")] = 0.25,
+    matryoshka: Annotated[
+        str | None, typer.Option(help="Also train these prefix dims, e.g. 64,128,256.")
+    ] = None,
+    evaluate_on: Annotated[
+        list[Path] | None,
+        typer.Option("--eval", help="Task scored before and after (e.g. STS; repeatable)."),
+    ] = None,
+    max_pairs: Annotated[
+        int | None, typer.Option(help="Train on a seeded sample of pairs.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the pairs.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step (in-batch negatives).")] = 32,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate (default 2e-5 full, 5e-4 LoRA).")
+    ] = None,
+    max_seq_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 128,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of pairs, order and initialisation.")] = 0,
+    title_field: Annotated[str, typer.Option(help="Field holding the title.")] = "title",
+    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
+    text_field: Annotated[str, typer.Option(help="Field holding the document text.")] = "text",
+    on_error: Annotated[
+        OnError, typer.Option(help="On a bad record: raise, or skip and count it.")
+    ] = OnError.raise_,
+    overwrite: Annotated[bool, typer.Option(help="Replace a model already at --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Adapt a sentence-transformer to a domain from unlabeled documents."""
+    from repspace.adapt import adapt as run
+    from repspace.errors import RepspaceError
+
+    dims = None
+    if matryoshka:
+        try:
+            dims = [int(d) for d in matryoshka.split(",") if d.strip()]
+        except ValueError:
+            raise RepspaceError(
+                f"--matryoshka must be comma-separated dims like 64,128,256, not {matryoshka!r}"
+            ) from None
+    record = run(
+        encoder,
+        corpus,
+        out_dir,
+        pairs=pairs.value,
+        method=method.value,
+        select_from=select_from or None,
+        k=k,
+        replay=replay,
+        replay_ratio=replay_ratio,
+        matryoshka=dims,
+        evaluate_on=evaluate_on or [],
+        max_pairs=max_pairs,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        lora_rank=lora_rank,
+        lora_alpha=2 * lora_rank,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        title_field=title_field,
+        overwrite=overwrite,
+        progress=not quiet and not as_json,
+        id_field=id_field,
+        text_field=text_field,
+        on_error=on_error.value,
+    )
+    if as_json:
+        print(json.dumps(record))
+        return
+    p, t, c = record["pairs"], record["training"], record["parameters"]
+    out.print(
+        f"wrote {out_dir}: {record['method']} ({c['trainable']:,} parameters trained, "
+        f"{100 * c['share']:.2f}%), {t['steps']:,} steps on {p['domain']:,} {p['kind']} pairs"
+        + (f" + {p['replay']:,} replay pairs" if p["replay"] else "")
+    )
+    ev = record["evaluation"]
+    for task, m in ev["after"].items():
+        key = m["main_metric"]
+        before = ev["before"][task][key]
+        out.print(f"{task}: {key} {before:.4f} -> {m[key]:.4f} ({m[key] - before:+.4f})")
+    out.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record["seconds"].items()))
+    out.print(f"use it as: --encoder st:{out_dir}")
