@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -57,7 +56,13 @@ from typing import Any
 
 from repspace.corpus import Corpus, Record, as_corpus
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_write, atomic_write_json, fsync_dir, read_json
+from repspace.fsio import (
+    atomic_write,
+    atomic_write_json,
+    check_output_dir,
+    publish_dir,
+    read_json,
+)
 from repspace.tasks.make import MIN_SPAN_WORDS, Pair, make_pairs
 
 PAIR_KINDS = ("title-body", "span", "split-half", "dropout")
@@ -213,29 +218,6 @@ def _base_name(encoder: str) -> str:
     return encoder[3:]
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RepspaceError(f"{out}: exists and is not a directory; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RepspaceError(f"{out}: directory is not empty; pass --overwrite or another --out")
-
-
-def _publish(work: Path, out: Path) -> None:
-    """Rename the finished directory ``work`` to ``out`` (replacing it), durably."""
-    for f in work.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    work.rename(out)
-    fsync_dir(out.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _scores(tasks: Sequence[str | Path], encoder: Any, progress: bool) -> dict[str, Any]:
     from repspace.evaluate import evaluate
 
@@ -319,7 +301,7 @@ def adapt(
         raise RepspaceError(f"--max-pairs must be at least {MIN_PAIRS}")
     lr = lr if lr is not None else (2e-5 if method == "full" else 5e-4)
     out = Path(out)
-    _check_out(out, overwrite)
+    check_output_dir(out, overwrite)
     replay_pairs = read_replay(replay) if replay is not None else []
 
     from repspace.encoders.st import resolve_model
@@ -471,7 +453,7 @@ def adapt(
         )
         seconds["save"] = time.perf_counter() - t0
         _write_record(tmp, record)
-        _publish(tmp, out)
+        publish_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -64,7 +63,7 @@ import numpy as np
 
 from repspace.corpus import Corpus, as_corpus
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_write, cache_dir, fsync_dir
+from repspace.fsio import atomic_write, cache_dir, check_output_dir, publish_dir
 from repspace.progress import progress_bar
 
 #: Fewest documents a corpus needs (and at least ``dims``, for the PCA of the targets).
@@ -242,28 +241,6 @@ def _mean_cosine(student: _Student, batches: list[Any], targets: Any) -> float:
     return total / n
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RepspaceError(f"{out}: exists and is not a directory; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RepspaceError(f"{out}: directory is not empty; pass --overwrite or another --out")
-
-
-def _publish(work: Path, out: Path) -> None:
-    """Rename the finished directory ``work`` to ``out`` (replacing it), durably."""
-    for f in work.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    work.rename(out)
-    fsync_dir(out.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def distill(
     teacher: str,
     corpus: str | Path | Sequence[str | Path] | Corpus,
@@ -304,7 +281,7 @@ def distill(
     start = time.perf_counter()
     _teacher_name(teacher)
     out = Path(out)
-    _check_out(out, overwrite)
+    check_output_dir(out, overwrite)
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size)):
         if value < 1:
             raise RepspaceError(f"{name} must be at least 1, not {value}")
@@ -495,7 +472,7 @@ def distill(
         seconds["total"] = time.perf_counter() - start
         record["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         _write_card(work, record)
-        _publish(work, out)
+        publish_dir(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,35 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty directory unless ``overwrite``."""
+    from repspace.errors import RepspaceError
+
+    if out.exists() and not out.is_dir():
+        raise RepspaceError(f"{out}: exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise RepspaceError(f"{out}: directory is not empty; pass --overwrite or another --out")
+
+
+def publish_dir(work: Path, out: Path) -> None:
+    """Move the finished directory ``work`` (a sibling of ``out``) to ``out``, replacing it,
+    durably: every file and ``work`` fsynced, then the old ``out`` set aside, the rename, the
+    parent fsynced, and the old one removed."""
+    for f in work.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(work)
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(work, out)
+    fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager

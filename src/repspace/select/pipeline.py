@@ -42,7 +42,7 @@ from repspace.corpus import Corpus, CorpusFile, SeenIds, as_corpus, chunked
 from repspace.engines import Engine, check_engine
 from repspace.engines.ray_tasks import RayChunkMapper
 from repspace.errors import RepspaceError
-from repspace.fsio import fsync_dir
+from repspace.fsio import publish_dir
 from repspace.progress import progress_bar
 from repspace.select import dedup as dd
 from repspace.select.features import (
@@ -134,18 +134,6 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
-
-
-def _finish_out(build: Path, out: Path) -> None:
-    fsync_dir(build)
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(build, out)
-    fsync_dir(out.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ the command
@@ -252,7 +240,7 @@ def select(
 
         write_html(build / "report.html", report).chmod(0o666 & ~_umask())
         shutil.rmtree(build / ".work", ignore_errors=True)
-        _finish_out(build, out)
+        publish_dir(build, out)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
