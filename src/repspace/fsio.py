@@ -14,6 +14,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from repspace.errors import RepspaceError
+
 
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
@@ -26,8 +28,6 @@ def fsync_dir(path: Path) -> None:
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
     """Refuse an ``--out`` that is a file, or a non-empty directory unless ``overwrite``."""
-    from repspace.errors import RepspaceError
-
     if out.exists() and not out.is_dir():
         raise RepspaceError(f"{out}: exists and is not a directory; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -106,7 +106,6 @@ def read_format_json(file: Path, fmt: str, version: int, what: str, hint: str = 
     """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
     ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors."""
     from repspace import __version__
-    from repspace.errors import RepspaceError
 
     try:
         obj = read_json(file)
