@@ -38,7 +38,8 @@ MINILM = "st:all-MiniLM-L6-v2"
 
 
 def distilled_model(workdir: Path) -> tuple[Path, float | None]:
-    """A model2vec distillation of the packaged MiniLM (made once; seconds when made now)."""
+    """A model2vec distillation of the packaged MiniLM, made once, and the seconds its making took
+    (recorded then, returned again on later calls)."""
     out = workdir / "m2v-minilm"
     record = workdir / "m2v-minilm.json"
     if (out / "model.safetensors").is_file() and record.is_file():
