@@ -29,6 +29,21 @@ def test_procrustes_recovers_rotation_to_noise_level() -> None:
     assert np.allclose(m.weight_, R, atol=0.01)
 
 
+def test_procrustes_default_keeps_cosines_and_center_recovers_a_shift() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 16))
+    R = _rot(16, rng)
+    Y = X @ R + 5.0
+    plain = CLASSES["procrustes"]().fit(X, Y)
+    assert not plain.bias_.any()
+    mapped = plain.transform(X[:50])
+    unit = mapped / np.linalg.norm(mapped, axis=1, keepdims=True)
+    x = X[:50] / np.linalg.norm(X[:50], axis=1, keepdims=True)
+    assert np.allclose(unit @ unit.T, x @ x.T, atol=1e-5)
+    centred = CLASSES["procrustes"](center=True).fit(X, Y)
+    assert np.allclose(centred.transform(X), Y, atol=1e-4)
+
+
 def test_relative_invariant_to_rotation_and_scale() -> None:
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 16))
