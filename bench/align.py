@@ -258,7 +258,7 @@ def main() -> None:
         help="largest anchor fraction for the mpnet pair (mpnet is slow on CPU)",
     )
     ap.add_argument("--mpnet-tasks", default="papers,sts,stdlib", help="tasks for the mpnet pair")
-    ap.add_argument("--mpnet-generic", type=int, default=500, help="generic texts, mpnet pair")
+    ap.add_argument("--mpnet-generic", type=int, default=2000, help="generic texts, mpnet pair")
     ap.add_argument("--no-mpnet", action="store_true")
     ap.add_argument("--embed-only", action="store_true")
     ap.add_argument("--no-plan-check", action="store_true")
