@@ -254,7 +254,7 @@ def main() -> None:
     ap.add_argument(
         "--mpnet-max-fraction",
         type=float,
-        default=0.2,
+        default=0.5,
         help="largest anchor fraction for the mpnet pair (mpnet is slow on CPU)",
     )
     ap.add_argument("--mpnet-tasks", default="papers,sts,stdlib", help="tasks for the mpnet pair")
