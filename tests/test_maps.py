@@ -162,6 +162,17 @@ def test_matryoshka_early_stopping_keeps_the_best_weights() -> None:
     assert none.steps_run_ == 15 and none.validation_loss_ is None
 
 
+def test_matryoshka_supervised_stage_keeps_unsupervised_weights_on_pairs_without_signal() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    q = rng.normal(size=(100, 16)).astype(np.float32)
+    noise = x[rng.permutation(300)[:100]]  # positives unrelated to their queries
+    plain = MatryoshkaAdaptor(dim=8, steps=50).fit(x)
+    sup = MatryoshkaAdaptor(dim=8, steps=50, supervised_steps=100).fit(x, pairs=(q, noise))
+    assert sup.supervised_best_step_ == 0
+    assert np.array_equal(sup.transform(x), plain.transform(x))
+
+
 def test_matryoshka_supervised_pairs() -> None:
     x = low_rank(n=200, dim=16, rank=4)
     q = x + 0.1 * np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)

@@ -44,6 +44,12 @@ Where this implementation deviates or chooses:
   ``validation`` (10%) of the corpus rows are held out and the same unsupervised loss on (up to
   ``validation_rows`` of) them, with their neighbours among themselves, is checked every
   ``check_every`` steps; the best weights are kept. ``validation=0`` runs all ``steps``.
+  With pairs, ``validation`` of the pairs are held out too: every ``supervised_check_every``
+  steps the ranking stage scores their mean reciprocal rank (each held-out query's positive among
+  the held-out positives and the held-out corpus rows, averaged over the prefixes) and keeps the
+  best weights, the unsupervised ones (step 0) included. Without it, 200 (title, abstract) pairs
+  of papers.jsonl were overfitted: on 200 other titles the share of full nDCG@10 fell to 0.783 /
+  0.840 at 64 / 384 dims in 200 steps (unsupervised alone: 0.955 / 0.999); with it, 0.947 / 0.995.
 - Hidden width = input dimension, one ReLU layer; the last layer starts at zero, so the
   adaptor starts as the identity (the skip connection alone).
 - Torch on CPU, seeded, deterministic algorithms, ``threads`` intra-op threads (default 1: on
@@ -110,6 +116,7 @@ class MatryoshkaAdaptor(Map):
         validation: float = 0.1,
         validation_rows: int = 512,
         supervised_steps: int = 200,
+        supervised_check_every: int = 10,
         batch_size: int = 128,
         neighbour_pool: int = 10_000,
         neighbours_per_step: int = 2,
@@ -130,6 +137,7 @@ class MatryoshkaAdaptor(Map):
         self.validation = validation
         self.validation_rows = validation_rows
         self.supervised_steps = supervised_steps
+        self.supervised_check_every = supervised_check_every
         self.batch_size = batch_size
         self.neighbour_pool = neighbour_pool
         self.neighbours_per_step = neighbours_per_step
@@ -266,16 +274,44 @@ class MatryoshkaAdaptor(Map):
                     if self.rotate:
                         rot = torch.from_numpy(self.rotation_)
                         q, p = q @ rot.T, p @ rot.T
-                    for _ in range(self.supervised_steps):
+                    order = torch.randperm(len(q), generator=gen)
+                    n_held = int(len(q) * self.validation) if self.validation else 0
+                    n_held = n_held if n_held >= 2 and len(q) - n_held >= 2 else 0
+                    held, fit_pairs = order[:n_held][: self.validation_rows], order[n_held:]
+                    others = torch.from_numpy(x[val_rows] if n_val else x[: self.validation_rows])
+
+                    def held_mrr() -> float:
+                        with torch.no_grad():
+                            return _mrr(adapt(q[held]), adapt(p[held]), adapt(others), prefixes)
+
+                    best = held_mrr() if n_held else -1.0
+                    best_state = [t.detach().clone() for t in params] if n_held else None
+                    best_step, since = 0, 0
+                    for s_step in range(1, self.supervised_steps + 1):
                         pick = torch.randperm(len(train_rows), generator=gen)[:batch].numpy()
                         loss = unsupervised(train_rows[pick], sample_nn(train_nn[pick]))
-                        idx = torch.randperm(len(q), generator=gen)[: self.batch_size]
+                        sel = torch.randperm(len(fit_pairs), generator=gen)[: self.batch_size]
+                        idx = fit_pairs[sel]
                         loss = loss + _rank_loss(adapt(q[idx]), adapt(p[idx]), prefixes)
                         opt.zero_grad()
                         loss.backward()
                         opt.step()
                         losses.append(float(loss.detach()))
                         bar.advance()
+                        if n_held and s_step % self.supervised_check_every == 0:
+                            value = held_mrr()
+                            if value > best:
+                                best, best_step, since = value, s_step, 0
+                                best_state = [t.detach().clone() for t in params]
+                            else:
+                                since += self.supervised_check_every
+                                if since >= self.patience:
+                                    break
+                    if best_state is not None:
+                        with torch.no_grad():
+                            for t, saved in zip(params, best_state, strict=True):
+                                t.copy_(saved)
+                    self.supervised_best_step_ = best_step if n_held else self.supervised_steps
         finally:
             torch.use_deterministic_algorithms(old_det)
             torch.set_num_threads(old_threads)
@@ -371,6 +407,21 @@ def neighbours(
         order = np.argsort(-np.take_along_axis(sim, part, axis=1), axis=1, kind="stable")
         out[start : start + block] = np.take_along_axis(part, order, axis=1)
     return out
+
+
+def _mrr(q: Any, p: Any, others: Any, prefixes: list[int]) -> float:
+    """Mean reciprocal rank of each query's positive among all positives and ``others``,
+    averaged over the prefixes (the supervised stage's validation score)."""
+    import torch
+
+    unit = torch.nn.functional.normalize
+    out = 0.0
+    for m in prefixes:
+        qm = unit(q[:, :m], dim=1)
+        s = qm @ unit(torch.cat([p[:, :m], others[:, :m]]), dim=1).T
+        rank = (s > s.diagonal()[:, None]).sum(1) + 1  # column i is query i's positive
+        out += float((1.0 / rank).mean())
+    return out / len(prefixes)
 
 
 def _rank_loss(q: Any, p: Any, prefixes: list[int]) -> Any:
