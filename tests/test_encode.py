@@ -76,6 +76,26 @@ def test_resume_after_partial_run_is_byte_identical(tmp_path: Path) -> None:
     assert shard_bytes(partial) == shard_bytes(tmp_path / "clean")
 
 
+def test_resume_tolerates_a_leftover_that_vanishes(tmp_path: Path, monkeypatch) -> None:
+    """A worker of a killed Ray driver may rename its temporary shard file into place between
+    resume's listing and its cleanup (seen in test_ray's driver-kill test)."""
+    corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(120))
+    out = tmp_path / "s"
+    repspace.encode(corpus, "hash:16", out, shard_size=50, progress=False)
+    m = read_manifest(out)
+    m["shards"], m["n"], m["status"] = m["shards"][:1], 50, "building"
+    (out / "manifest.json").write_text(json.dumps(m))
+    real_glob = Path.glob
+
+    def glob_with_ghost(self: Path, pattern: str):
+        found = list(real_glob(self, pattern))
+        return [*found, self / ".00001.npy.gone.tmp"] if self.name == "shards" else found
+
+    monkeypatch.setattr(Path, "glob", glob_with_ghost)
+    resumed = repspace.encode(corpus, "hash:16", out, progress=False)
+    assert resumed.manifest["n"] == 120
+
+
 def test_resume_refuses_other_encoder_or_corpus(tmp_path: Path) -> None:
     corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(10))
     repspace.encode(corpus, "hash:16", tmp_path / "s", progress=False)

@@ -411,7 +411,8 @@ class SpaceWriter:
         recorded = {s[k] for s in manifest["shards"] for k in ("vectors", "table")}
         for leftover in [*path.glob(".*.tmp"), *(path / "shards").glob("*")]:
             if leftover.relative_to(path).as_posix() not in recorded:
-                leftover.unlink()
+                # a Ray worker of a killed driver may still be finishing (renaming) this file
+                leftover.unlink(missing_ok=True)
         return cls(path, manifest)
 
     @property
