@@ -239,7 +239,7 @@ class MatryoshkaAdaptor(Map):
             opt = torch.optim.Adam(params, lr=self.lr)
             total = self.steps + (self.supervised_steps if pairs is not None else 0)
             batch = min(self.batch_size, len(train_rows))
-            best, best_state, best_step, since = float("inf"), None, 0, 0
+            keep = _Best(params, self.patience, self.check_every)
             losses: list[float] = []
             step = 0
             with progress_bar("fitting adaptor", total, "steps", progress) as bar:
@@ -254,20 +254,12 @@ class MatryoshkaAdaptor(Map):
                     if n_val and step % self.check_every == 0:
                         with torch.no_grad():
                             value = float(unsupervised(val_rows, val_nn))
-                        if value < best:
-                            best, best_step, since = value, step, 0
-                            best_state = [p.detach().clone() for p in params]
-                        else:
-                            since += self.check_every
-                            if since >= self.patience:
-                                break
-                if best_state is not None:
-                    with torch.no_grad():
-                        for p, saved in zip(params, best_state, strict=True):
-                            p.copy_(saved)
+                        if keep.check(value, step):
+                            break
+                keep.restore()
                 self.steps_run_ = step
-                self.best_step_ = best_step if best_state is not None else step
-                self.validation_loss_ = best if best_state is not None else None
+                self.best_step_ = keep.step if keep.state is not None else step
+                self.validation_loss_ = keep.score if keep.state is not None else None
                 if pairs is not None:
                     q = torch.from_numpy(queries)
                     p = torch.from_numpy(positives)
@@ -284,9 +276,8 @@ class MatryoshkaAdaptor(Map):
                         with torch.no_grad():
                             return _mrr(adapt(q[held]), adapt(p[held]), adapt(others), prefixes)
 
-                    best = held_mrr() if n_held else -1.0
-                    best_state = [t.detach().clone() for t in params] if n_held else None
-                    best_step, since = 0, 0
+                    every = self.supervised_check_every
+                    keep = _Best(params, self.patience, every, -held_mrr() if n_held else None)
                     for s_step in range(1, self.supervised_steps + 1):
                         pick = torch.randperm(len(train_rows), generator=gen)[:batch].numpy()
                         loss = unsupervised(train_rows[pick], sample_nn(train_nn[pick]))
@@ -298,20 +289,10 @@ class MatryoshkaAdaptor(Map):
                         opt.step()
                         losses.append(float(loss.detach()))
                         bar.advance()
-                        if n_held and s_step % self.supervised_check_every == 0:
-                            value = held_mrr()
-                            if value > best:
-                                best, best_step, since = value, s_step, 0
-                                best_state = [t.detach().clone() for t in params]
-                            else:
-                                since += self.supervised_check_every
-                                if since >= self.patience:
-                                    break
-                    if best_state is not None:
-                        with torch.no_grad():
-                            for t, saved in zip(params, best_state, strict=True):
-                                t.copy_(saved)
-                    self.supervised_best_step_ = best_step if n_held else self.supervised_steps
+                        if n_held and s_step % every == 0 and keep.check(-held_mrr(), s_step):
+                            break
+                    keep.restore()
+                    self.supervised_best_step_ = keep.step if n_held else self.supervised_steps
         finally:
             torch.use_deterministic_algorithms(old_det)
             torch.set_num_threads(old_threads)
@@ -407,6 +388,36 @@ def neighbours(
         order = np.argsort(-np.take_along_axis(sim, part, axis=1), axis=1, kind="stable")
         out[start : start + block] = np.take_along_axis(part, order, axis=1)
     return out
+
+
+class _Best:
+    """Early stopping: the parameters at the lowest score checked so far, and whether
+    ``patience`` steps have passed since it (checks come every ``every`` steps)."""
+
+    def __init__(self, params: list[Any], patience: int, every: int, score: float | None = None):
+        self.params, self.patience, self.every = params, patience, every
+        self.score, self.step, self.since = float("inf"), 0, 0
+        self.state: list[Any] | None = None
+        if score is not None:
+            self.check(score, 0)
+
+    def check(self, score: float, step: int) -> bool:
+        """Record ``score`` at ``step``; True when training should stop."""
+        if score < self.score:
+            self.score, self.step, self.since = score, step, 0
+            self.state = [p.detach().clone() for p in self.params]
+            return False
+        self.since += self.every
+        return self.since >= self.patience
+
+    def restore(self) -> None:
+        """Put the best parameters back (none checked: leave them as they are)."""
+        import torch
+
+        if self.state is not None:
+            with torch.no_grad():
+                for p, saved in zip(self.params, self.state, strict=True):
+                    p.copy_(saved)
 
 
 def _mrr(q: Any, p: Any, others: Any, prefixes: list[int]) -> float:
