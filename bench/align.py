@@ -133,6 +133,7 @@ class Setup:
         self.docs = task.doc_texts
         self.queries = list(task.queries.values())
         self.n = len(self.docs)
+        self._anchors: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
 
     def k(self, fraction: float) -> int:
         return max(2, round(fraction * self.n))
@@ -141,8 +142,12 @@ class Setup:
         return np.random.default_rng(sample).permutation(self.n)[:k]
 
     def anchor_texts(self, k: int, sample: int = 0) -> tuple[list[str], list[str]]:
-        docs = [self.docs[i] for i in self.rows(k, sample)]
-        return docs, sentence_anchors(docs)[0]
+        """The sampled documents and their sentences (kept: embedding and every evaluation ask
+        for the same samples again)."""
+        if (k, sample) not in self._anchors:
+            docs = [self.docs[i] for i in self.rows(k, sample)]
+            self._anchors[k, sample] = (docs, sentence_anchors(docs)[0])
+        return self._anchors[k, sample]
 
 
 def fit_score(s: Setup, old: Cache, new: Cache, base: float, xs: list[list[str]],
