@@ -89,7 +89,7 @@ def site_packages_objects() -> Iterator[tuple[str, str]]:
 def build_data(work: Path, n_pairs: int, data: Path) -> dict[str, Any]:
     """The evaluation task, the training corpus and the replay file (kept in ``work``)."""
     from repspace.demo import stdlib_records
-    from repspace.tasks.make import make_task
+    from repspace.evaluation.generators import make_task
 
     t0 = time.perf_counter()
     eval_corpus = stdlib_corpus(work / "stdlib-2000.jsonl", 2000)
@@ -189,7 +189,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from repspace.adapt import adapt
+    from repspace.training.adaptation import adapt
 
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)

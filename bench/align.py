@@ -35,13 +35,12 @@ from _common import DEFAULT_DATA, REPO, machine_info, mpnet_model, write_result
 from compress import stdlib_corpus
 from evaluate import MINILM, distilled_model
 from repspace.corpus import Record
-from repspace.encode import encode_sorted
 from repspace.encoders import load_encoder
-from repspace.maps.align import CLASSES
-from repspace.metrics.retrieval import retrieval_metrics
-from repspace.migrate import sentence_anchors
-from repspace.tasks import load_task
-from repspace.tasks.retrieval import build_task
+from repspace.evaluation.retrieval import build_task, retrieval_metrics
+from repspace.evaluation.tasks import load_task
+from repspace.maps.aligners import CLASSES
+from repspace.maps.migration import sentence_anchors
+from repspace.space.batching import encode_sorted
 
 FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 GOAL = 0.95
@@ -239,7 +238,7 @@ def embed_needed(setups: dict, caches: dict, pairs: list, limits: dict, samples:
 
 
 def plan_check(data: Path, m2v_spec: str, extra: list[str] | None = None) -> dict:
-    """The library path end to end: ``repspace.migrate.plan`` on a papers space encoded with
+    """The library path end to end: ``repspace.maps.migration.plan`` on a papers space encoded with
     the model2vec OLD, NEW = MiniLM, 10% sample (sentences on by default), title -> abstract
     task, optionally ``extra_anchors``; its own sample (``seed=0``) differs from the curves'."""
     space = WORK / "papers-m2v-space"
@@ -247,7 +246,7 @@ def plan_check(data: Path, m2v_spec: str, extra: list[str] | None = None) -> dic
     if not (space / "manifest.json").is_file():
         repspace.encode(task / "corpus.jsonl", m2v_spec, space, id_field="_id", overwrite=True,
                         progress=False)  # fmt: skip
-    r = repspace.migrate.plan(space, MINILM, task=task, sample=0.1, extra_anchors=extra)
+    r = repspace.maps.migration.plan(space, MINILM, task=task, sample=0.1, extra_anchors=extra)
     return {k: v for k, v in r.items() if not k.startswith("_")}
 
 

@@ -2,8 +2,8 @@
 ``st:all-MiniLM-L6-v2`` (384 dims) on two retrieval tasks, binary shortlist + rerank quality and
 speed, and the adaptor's fitting time.
 
-Tasks (made with ``repspace.tasks.make.make_task``, corpus encoded with ``repspace.encode``,
-queries with the same encoder; scored by ``repspace.metrics.retrieval.score_run``):
+Tasks (made with ``repspace.evaluation.generators.make_task``, corpus encoded with ``repspace.encode``,
+queries with the same encoder; scored by ``repspace.evaluation.retrieval.score_run``):
 
 - ``papers``: ``papers.jsonl`` title -> abstract (``--kind title-body --text-field abstract``),
   400 documents, 400 queries;
@@ -73,7 +73,7 @@ def stdlib_corpus(path: Path, docs: int) -> Path:
 def task_space(name: str, corpus: Path, work: Path, **options: Any) -> tuple[Path, Path, float]:
     """Make the task and encode its corpus (both kept in ``work`` for re-runs)."""
     import repspace
-    from repspace.tasks.make import make_task
+    from repspace.evaluation.generators import make_task
 
     task, space = work / f"{name}-task", work / f"{name}-space"
     if not (task / "task.json").is_file():
@@ -89,7 +89,7 @@ def task_space(name: str, corpus: Path, work: Path, **options: Any) -> tuple[Pat
 
 
 def run_task(name: str, task: Path, space_dir: Path, shortlist: int) -> dict[str, Any]:
-    from repspace.compress import map_searcher, rate_quality, rerank_searcher, task_quality
+    from repspace.maps.compression import map_searcher, rate_quality, rerank_searcher, task_quality
     from repspace.space import Space
 
     space = Space.open(space_dir)
@@ -131,7 +131,7 @@ def synthetic(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def speed(n: int, dim: int, queries: int, shortlist: int, rounds: int) -> dict[str, Any]:
-    from repspace.search import ShortlistSearch, exact_search
+    from repspace.index.search import ShortlistSearch, exact_search
 
     x, scale = synthetic(n, dim, 0)
     rng = np.random.default_rng(1)

@@ -15,8 +15,8 @@ import numpy as np
 from _common import DEFAULT_DATA, machine_info, write_result
 from align import WORK, Cache, make_tasks, ndcg
 from evaluate import MINILM
+from repspace.evaluation.retrieval import build_task
 from repspace.maps.matryoshka import MatryoshkaAdaptor
-from repspace.tasks.retrieval import build_task
 
 DIMS = (32, 64, 128, 384)
 

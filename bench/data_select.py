@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from _common import DEFAULT_DATA, machine_info, write_result
-from repspace.select.features import ngram_counts
-from repspace.select.weights import kl_reduction
+from repspace.selection.features import ngram_counts
+from repspace.selection.weights import kl_reduction
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 PEAK_RSS = (

@@ -4,7 +4,7 @@ next to the teacher and to model2vec's plain (data-free) distillation, all measu
 Training corpus (disjoint from the evaluation sets): sentences of the docstrings of the Python
 standard library and of the packages installed next to repspace (read with ``ast`` from the
 source files, no imports; files over 256 KB and test directories skipped), split with
-``repspace.tasks.make.sentences``, 5 to 60 words, mostly letters, deduplicated, and a seeded
+``repspace.evaluation.generators.sentences``, 5 to 60 words, mostly letters, deduplicated, and a seeded
 sample of 50,000. Built once into the work directory (its time is reported apart).
 
 The student is ``repspace.distill``'s default (cosine loss, shared linear head folded into the
@@ -72,7 +72,7 @@ def training_corpus(workdir: Path, n: int = N_DOCS, seed: int = 0) -> tuple[Path
     record = workdir / "docstring-sentences.json"
     if not (pool.is_file() and record.is_file()):
         import repspace
-        from repspace.tasks.make import sentences
+        from repspace.evaluation.generators import sentences
 
         t0 = time.perf_counter()
         paths = sysconfig.get_paths()
@@ -132,7 +132,7 @@ def model2vec_baseline(base_dir: Path, out: Path) -> Path:
 
 def throughput(enc: Any, texts: list[str], min_seconds: float = 2.0) -> dict[str, Any]:
     """Docs/s of ``enc`` on ``texts`` (repeated until ``min_seconds`` passed, 3 rounds)."""
-    from repspace.encode import encode_sorted
+    from repspace.space.batching import encode_sorted
 
     rates = []
     for _ in range(3):
@@ -177,10 +177,10 @@ def main() -> None:
 
     import repspace
     from repspace.encoders import load_encoder
+    from repspace.evaluation.retrieval import retrieval_metrics
+    from repspace.evaluation.sts import sts_scores
+    from repspace.evaluation.tasks import load_task
     from repspace.fsio import cache_dir
-    from repspace.metrics.retrieval import retrieval_metrics
-    from repspace.metrics.sts import sts_scores
-    from repspace.tasks import load_task
 
     corpus, corpus_info = training_corpus(args.workdir, args.docs)
     if args.corpus_only:
@@ -292,7 +292,7 @@ def main() -> None:
         "sts-sample": {"main_metric": "spearman", "spearman": s["sts_spearman"]},
         "papers-title-abstract": {"main_metric": "ndcg@10", "ndcg@10": s["papers_ndcg@10"]},
     }
-    from repspace.distill import write_card
+    from repspace.training.distillation import write_card
 
     write_card(student_dir, {**rec, "evaluation": evaluation})
     write_card(

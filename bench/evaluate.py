@@ -80,8 +80,8 @@ def main() -> None:
 
     import repspace
     from repspace.encoders import load_encoder
-    from repspace.metrics.retrieval import make_run, score_run, search
-    from repspace.tasks import load_task
+    from repspace.evaluation.retrieval import make_run, score_run, search
+    from repspace.evaluation.tasks import load_task
 
     m2v_dir, distill_seconds = distilled_model(args.workdir)
     make_seconds, info = timed(

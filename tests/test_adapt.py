@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import WORDS, write_jsonl
-from repspace.adapt import MIN_PAIRS, layout, read_replay, training_pairs
 from repspace.cli import app
 from repspace.corpus import Corpus
 from repspace.errors import RepspaceError
+from repspace.training.adaptation import MIN_PAIRS, layout, read_replay, training_pairs
 
 MINILM = "st:all-MiniLM-L6-v2"
 TINY = {"batch_size": 8, "max_seq_length": 16, "progress": False}
@@ -74,7 +74,7 @@ def test_pairs_dedup_and_layout_puts_replay_in_every_batch(tmp_path: Path) -> No
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
-    from repspace.adapt import adapt
+    from repspace.training.adaptation import adapt
 
     corpus = _corpus(tmp_path / "c.jsonl")
     with pytest.raises(RepspaceError, match="must be st:"):
@@ -101,8 +101,8 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_full_fine_tune_with_replay_and_matryoshka(tmp_path: Path) -> None:
-    from repspace.adapt import adapt
     from repspace.encoders import load_encoder
+    from repspace.training.adaptation import adapt
 
     corpus = _corpus(tmp_path / "c.jsonl")
     replay = write_jsonl(
@@ -143,7 +143,7 @@ def test_full_fine_tune_with_replay_and_matryoshka(tmp_path: Path) -> None:
 def test_lora_trains_few_parameters_and_merges(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from repspace.adapt import adapt
+    from repspace.training.adaptation import adapt
 
     out = tmp_path / "m"
     record = adapt(MINILM, _corpus(tmp_path / "c.jsonl"), out, pairs="span", method="lora", **TINY)
@@ -163,7 +163,7 @@ def test_lora_trains_few_parameters_and_merges(tmp_path: Path) -> None:
 def test_interrupted_run_resumes_from_checkpoint(tmp_path: Path, monkeypatch) -> None:
     from sentence_transformers import SentenceTransformerTrainer
 
-    from repspace.adapt import adapt
+    from repspace.training.adaptation import adapt
 
     corpus = _corpus(tmp_path / "c.jsonl")
     real = SentenceTransformerTrainer.training_step
@@ -199,7 +199,7 @@ def test_cli_adapt(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_select_from_pool_adds_documents(tmp_path: Path) -> None:
-    from repspace.adapt import adapt
+    from repspace.training.adaptation import adapt
 
     corpus = _corpus(tmp_path / "c.jsonl", n=10)  # too few pairs alone
     pool_rows = [

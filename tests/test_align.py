@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from repspace import RepspaceError, Space, align, load_map
 from repspace.cli import app
-from repspace.maps.align import CLASSES, Relative, target_side
+from repspace.maps.aligners import CLASSES, Relative, target_side
 from test_cli import assert_one_line_error, run
 
 

@@ -13,8 +13,8 @@ import pytest
 import repspace
 from conftest import WORDS, write_jsonl
 from repspace import RepspaceError, Space
-from repspace.compress import compress, parse_method
 from repspace.maps import Chain, load_map, make_map
+from repspace.maps.compression import compress, parse_method
 from test_cli import assert_one_line_error, run
 
 
@@ -31,7 +31,7 @@ def papers(n: int = 120, seed: int = 0) -> list[dict[str, str]]:
 
 @pytest.fixture
 def task_space(tmp_path: Path) -> tuple[Path, Path]:
-    from repspace.tasks.make import make_task
+    from repspace.evaluation.generators import make_task
 
     corpus = write_jsonl(tmp_path / "papers.jsonl", papers())
     make_task(corpus, "title-body", tmp_path / "task")
@@ -135,7 +135,7 @@ def test_cli_compress_apply_force_and_errors(task_space: tuple[Path, Path], tmp_
 def test_export_st_reproduces_repspace_vectors(minilm, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from repspace.export import export_sentence_transformers
+    from repspace.maps.export import export_sentence_transformers
 
     texts = [" ".join(random.Random(i).choices(WORDS, k=12)) for i in range(200)]
     vectors = minilm.encode(texts)

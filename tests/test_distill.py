@@ -77,8 +77,8 @@ def test_distill_trains_loads_and_records(teacher: str, tmp_path: Path) -> None:
     from model2vec import StaticModel
 
     import repspace
-    from repspace.distill import read_card
     from repspace.encoders import load_encoder
+    from repspace.training.distillation import read_card
 
     corpus = _corpus(tmp_path / "docs.jsonl")
     out = tmp_path / "student"
@@ -149,8 +149,8 @@ def test_align_to_teacher_outputs_the_teachers_space(teacher: str, tmp_path: Pat
 
 def test_domain_vocabulary_adds_split_words(teacher: str, tmp_path: Path) -> None:
     import repspace
-    from repspace.distill import domain_words
     from repspace.encoders import load_encoder
+    from repspace.training.distillation import domain_words
 
     texts = ["vectorization tokenizers vector"] * 10 + ["vector space"] * 10
     words = domain_words(load_encoder(teacher).model.tokenizer, texts, 5)
@@ -168,7 +168,7 @@ def test_head_folds_into_the_token_table() -> None:
     saved model2vec table reproduces what training optimised."""
     import torch
 
-    from repspace.distill import _batches, _Student
+    from repspace.training.distillation import _batches, _Student
 
     rng = np.random.default_rng(0)
     student = _Student(rng.normal(size=(50, 8)).astype(np.float32), rng.random(50), head=True)
@@ -196,7 +196,7 @@ def test_other_losses_and_no_head_train(teacher: str, tmp_path: Path, loss: str)
 
 
 def test_matryoshka_prefixes() -> None:
-    from repspace.distill import matryoshka_dims
+    from repspace.training.distillation import matryoshka_dims
 
     assert matryoshka_dims(256) == [256, 128, 64, 32]
     assert matryoshka_dims(16) == [16]

@@ -14,10 +14,10 @@ from conftest import WORDS, synthetic_docs, write_jsonl
 from repspace import Space, encode, evaluate
 from repspace.encoders import Encoder
 from repspace.errors import RepspaceError
-from repspace.evaluate import write_report
+from repspace.evaluation.classification import probe_scores
+from repspace.evaluation.generators import make_task
+from repspace.evaluation.leaderboard import write_report
 from repspace.fsio import atomic_write_json, read_json
-from repspace.metrics.probes import probe_scores
-from repspace.tasks.make import make_task
 from test_cli import assert_one_line_error, run
 
 STS_PAIRS = [

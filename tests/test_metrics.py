@@ -19,7 +19,7 @@ from repspace.metrics import (
     neighbors,
     spectrum,
     uniformity,
-)  # modules: the package exports only inspect() and compare()
+) 
 from repspace.metrics.hubness import hubness_stats, top_hubs
 from repspace.metrics.norms import norm_stats
 

@@ -30,7 +30,7 @@ def _old_space(tmp_path: Path, n: int = 300) -> tuple[Path, list[dict[str, str]]
 
 def test_plan_start_backfill_search_status(tmp_path: Path) -> None:
     old, docs = _old_space(tmp_path)
-    p = repspace.migrate.plan(old, NEW, sample=0.5, method="linear")
+    p = repspace.maps.migration.plan(old, NEW, sample=0.5, method="linear")
     assert p["sample"] == 150 and 0 <= p["self_r@10"] <= 1
     mig = Migration.start(old, NEW, tmp_path / "mig", sample=0.5, method="linear", batch=64)
     assert mig.status()["done"] == 0 and mig.status()["status"] == "mapped"
@@ -94,7 +94,7 @@ def test_bad_input(tmp_path: Path) -> None:
     with pytest.raises(RepspaceError, match="already recorded"):
         Migration.start(old, NEW, tmp_path / "mig")
     with pytest.raises(RepspaceError, match="method"):
-        repspace.migrate.plan(old, NEW, method="relative")
+        repspace.maps.migration.plan(old, NEW, method="relative")
 
 
 def test_cli_plan_with_made_task(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_cli_plan_with_made_task(tmp_path: Path) -> None:
 
 def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
     from repspace.encoders import load_encoder
-    from repspace.migrate import collect_anchors, sentence_anchors
+    from repspace.maps.migration import collect_anchors, sentence_anchors
 
     words = synthetic_docs(120, seed=9)
     docs = [
@@ -130,7 +130,7 @@ def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
     assert len(x) == len(y) == 4 + 8 and x.shape[1] == 384 and y.shape[1] == 256
 
     (tmp_path / "extra.txt").write_text("general text one\nanother general text\n")
-    p = repspace.migrate.plan(
+    p = repspace.maps.migration.plan(
         tmp_path / "old", NEW, sample=30, sentences=False, extra_anchors=tmp_path / "extra.txt"
     )
     assert p["anchors"] == {"documents": 30, "sentences": 0, "extra": 2}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from repspace.errors import RepspaceError
-from repspace.metrics import retrieval
-from repspace.metrics.retrieval import (
+from repspace.evaluation.retrieval import (
     DEFAULT,
+    build_task,
     make_run,
     parse_metric,
     retrieval_metrics,
@@ -18,7 +18,7 @@ from repspace.metrics.retrieval import (
     score_run,
     search,
 )
-from repspace.tasks.retrieval import build_task
+from repspace.evaluation import retrieval
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 

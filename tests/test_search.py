@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from repspace import RepspaceError
+from repspace.index.search import ShortlistSearch, exact_search, rerank_search
 from repspace.maps import make_map
-from repspace.search import ShortlistSearch, exact_search, rerank_search
 
 
 def clustered(n: int = 2000, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

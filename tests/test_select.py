@@ -15,11 +15,11 @@ import pytest
 
 from conftest import write_jsonl
 from repspace import RepspaceError, select
-from repspace.select import dedup as dd
-from repspace.select import pipeline
-from repspace.select.features import doc_ngram_counts, ngram_counts, tokenize
-from repspace.select.resample import SELECTION, TopK, gumbel_noise, gumbel_top_k, id_hashes
-from repspace.select.weights import ImportanceModel, kl_divergence, log_weights
+from repspace.selection import dedup as dd
+from repspace.selection import pipeline
+from repspace.selection.features import doc_ngram_counts, ngram_counts, tokenize
+from repspace.selection.resample import SELECTION, TopK, gumbel_noise, gumbel_top_k, id_hashes
+from repspace.selection.weights import ImportanceModel, kl_divergence, log_weights
 from test_cli import assert_one_line_error, run
 
 ML = [

@@ -11,7 +11,9 @@ import pytest
 from conftest import write_jsonl
 from repspace import Record
 from repspace.errors import RepspaceError
-from repspace.tasks import (
+from repspace.evaluation.generators import make_pairs, make_task, span_pairs
+from repspace.evaluation.retrieval import read_qrels
+from repspace.evaluation.tasks import (
     ClassificationTask,
     RetrievalTask,
     StsTask,
@@ -19,8 +21,6 @@ from repspace.tasks import (
     load_task,
     task_kind,
 )
-from repspace.tasks.make import make_pairs, make_task, span_pairs
-from repspace.tasks.retrieval import read_qrels
 
 PARAGRAPH = (
     "Dense retrievers encode queries and documents separately. They are trained with "

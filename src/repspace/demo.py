@@ -114,7 +114,8 @@ def write_corpus(path: Path) -> int:
 
 def answer(space_dir: Path, queries: list[str], k: int = 3) -> None:
     """Print the k nearest documented objects for each query (exact cosine search)."""
-    from repspace import Space, load_encoder
+    from repspace.encoders import load_encoder
+    from repspace.space import Space
 
     space = Space.open(space_dir)
     encoder = load_encoder(space.encoder_spec or "")

@@ -88,7 +88,7 @@ class Report:
         return self
 
     def html(self) -> str:
-        from repspace import __version__
+        from repspace._version import __version__
 
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         sub = f'<p class="sub">{esc(self.subtitle)}</p>' if self.subtitle else ""

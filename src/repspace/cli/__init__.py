@@ -6,7 +6,16 @@ from importlib import import_module
 
 from repspace.cli._app import app, main
 
-COMMAND_MODULES = ("space", "measure", "evaluate", "compress", "align", "data", "index", "models")
+COMMAND_MODULES = (
+    "space",
+    "metrics",
+    "evaluation",
+    "compression",
+    "alignment",
+    "selection",
+    "index",
+    "training",
+)
 
 for _name in COMMAND_MODULES:
     import_module(f"repspace.cli.{_name}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from repspace import __version__
+from repspace._version import __version__
 from repspace.errors import RepspaceError
 
 app = typer.Typer(

@@ -67,8 +67,8 @@ def encode(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Encode a corpus into a space; re-running the same command resumes an interrupted run."""
-    from repspace.encode import encode as run
     from repspace.encoders import load_encoder
+    from repspace.space.encoding import encode as run
 
     started = time.perf_counter()
     enc = load_encoder(
@@ -120,7 +120,7 @@ def import_(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing space.")] = False,
 ) -> None:
     """Bring your own vectors (any modality) into a space."""
-    from repspace.ingest import import_vectors
+    from repspace.space.ingest import import_vectors
 
     space = import_vectors(
         vectors,

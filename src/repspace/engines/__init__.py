@@ -2,12 +2,12 @@
 process itself and local worker processes) or ``ray`` (a Ray cluster, the optional extra
 ``repspace[ray]``).
 
-Both engines run the same per-shard and per-chunk functions (:func:`repspace.encode.encode_shard`,
-:func:`repspace.select.pipeline.task_features`, ...) on the same shard and chunk compositions, so
+Both engines run the same per-shard and per-chunk functions (:func:`repspace.space.encoding.encode_shard`,
+:func:`repspace.selection.pipeline.task_features`, ...) on the same shard and chunk compositions, so
 they write byte-identical vectors and the same selection; an engine only decides *where* those
 functions run. This module picks the engine and connects to Ray:
 
-* :mod:`repspace.engines.ray_encode`: ``encode`` on Ray Data (``map_batches`` over an actor pool).
+* :mod:`repspace.space.ray_encoding`: ``encode`` on Ray Data (``map_batches`` over an actor pool).
 * :mod:`repspace.engines.ray_tasks`: ``select``'s chunk functions as Ray tasks.
 """
 

@@ -1,8 +1,8 @@
 """``select``'s passes on Ray: the same pure chunk functions as the local engine
-(``task_features``, ``task_log_weights`` of :mod:`repspace.select.pipeline`), each chunk a Ray task,
+(``task_features``, ``task_log_weights`` of :mod:`repspace.selection.pipeline`), each chunk a Ray task,
 results in chunk order, a bounded number of chunks in flight.
 
-:class:`RayChunkMapper` has the interface of :class:`~repspace.select.parallel.ChunkMapper`, so
+:class:`RayChunkMapper` has the interface of :class:`~repspace.engines.local.ChunkMapper`, so
 the pipeline, its chunking and its in-order reductions (exact deduplication, bucket sums, the
 streaming Gumbel top-k) are those of the local engine and the selection is identical. Arrays
 shared by every chunk (the log importance ratios of pass 2) go to the object store once. A task

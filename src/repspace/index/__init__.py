@@ -6,16 +6,6 @@ an index, ``server.py`` the FastAPI app and ``serve``.
 """
 
 from repspace.index.filters import parse_filters
-from repspace.index.index import Hit, Index
+from repspace.index.index import Hit, Index, build_index, open_index
 
 __all__ = ["Hit", "Index", "build_index", "open_index", "parse_filters"]
-
-
-def build_index(space, out, **options) -> Index:  # type: ignore[no-untyped-def]
-    """Build an index over ``space`` in ``out``; see :meth:`Index.build`."""
-    return Index.build(space, out, **options)
-
-
-def open_index(path, **options) -> Index:  # type: ignore[no-untyped-def]
-    """Open the index at ``path``; see :meth:`Index.open`."""
-    return Index.open(path, **options)

@@ -31,12 +31,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repspace import __version__
+from repspace._version import __version__
 from repspace.errors import RepspaceError
 from repspace.fsio import atomic_path, atomic_write_json, read_format_json, sha256_file
 from repspace.index.filters import filter_mask
 from repspace.progress import progress_bar
-from repspace.space import Space, now
+from repspace.space.store import Space, now
 
 FORMAT = "repspace.index"
 FORMAT_VERSION = 1
@@ -299,7 +299,7 @@ class Index:
         fields equal the given values (``k`` results whenever that many rows match).
         ``rerank`` (``"binary"`` or a prefix dimension) searches by shortlist-then-rerank
         instead of HNSW: ``shortlist`` candidates from the cheap codes, reranked by cosine
-        (:class:`repspace.search.ShortlistSearch`, Kusupati et al. 2022)."""
+        (:class:`repspace.index.search.ShortlistSearch`, Kusupati et al. 2022)."""
         vector = self.query_vector(query, fingerprint)
         if rerank is not None:
             if filters:
@@ -314,7 +314,7 @@ class Index:
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Shortlist-then-rerank over the index's vectors (the compression issue's search): the
         cheap codes are built once per ``cheap`` and kept until the index changes."""
-        from repspace.search import ShortlistSearch
+        from repspace.index.search import ShortlistSearch
 
         k = self.check_k(k)
         if isinstance(cheap, str) and cheap.isdigit():
@@ -597,6 +597,16 @@ class Index:
             "space": m["space"]["path"],
             "columns": m["columns"],
         }
+
+
+def build_index(space: Space | str | Path, out: str | Path, **options: Any) -> Index:
+    """Build an index over ``space`` in ``out``; see :meth:`Index.build`."""
+    return Index.build(space, out, **options)
+
+
+def open_index(path: str | Path, **options: Any) -> Index:
+    """Open the index at ``path``; see :meth:`Index.open`."""
+    return Index.open(path, **options)
 
 
 def _clear_index_target(path: Path, overwrite: bool) -> None:

@@ -45,11 +45,11 @@ REGISTRY: dict[str, str] = {
     "matryoshka": "repspace.maps.matryoshka:MatryoshkaAdaptor",
     "int8": "repspace.maps.quantize:Int8Quantizer",
     "binary": "repspace.maps.quantize:BinaryQuantizer",
-    "procrustes": "repspace.maps.align:Procrustes",
-    "linear": "repspace.maps.align:Linear",
-    "affine": "repspace.maps.align:Affine",
-    "cca": "repspace.maps.align:CCA",
-    "relative": "repspace.maps.align:Relative",
+    "procrustes": "repspace.maps.aligners:Procrustes",
+    "linear": "repspace.maps.aligners:Linear",
+    "affine": "repspace.maps.aligners:Affine",
+    "cca": "repspace.maps.aligners:CCA",
+    "relative": "repspace.maps.aligners:Relative",
 }
 
 

@@ -185,7 +185,7 @@ class MatryoshkaAdaptor(Map):
             check_finite(positives, "positive vectors")
         if self.rotate:
             second = (x.astype(np.float64).T @ x.astype(np.float64)) / len(x)
-            from repspace.metrics.linalg import eigh
+            from repspace.kernels import eigh
 
             values, vectors = eigh(second)
             rotation = vectors[:, np.argsort(values)[::-1]].T

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from repspace.kernels import eigh
 from repspace.maps.base import Map
 from repspace.maps.truncate import check_dim
-from repspace.metrics.linalg import eigh
 
 #: Rows per block of the float64 covariance pass.
 _BLOCK = 8192

@@ -4,7 +4,7 @@ As sentence-transformers' ``quantize_embeddings`` (Shakir, Aarsen & Lee 2024, "B
 Scalar Embedding Quantization"): int8 maps each dimension's calibrated range onto the 256
 levels; binary keeps one bit per dimension (``x > threshold``), packed 8 per byte, compared by
 Hamming distance. Both are meant to shortlist candidates that are then rescored with the float
-vectors (:mod:`repspace.search`).
+vectors (:mod:`repspace.index.search`).
 """
 
 from __future__ import annotations

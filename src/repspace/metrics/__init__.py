@@ -6,10 +6,5 @@ pairs of arrays for comparisons), e.g. ``repspace.metrics.spectrum.rankme(x)``,
 ``repspace.metrics.cka.linear_cka(x, y)``: ``spectrum`` (RankMe, IsoScore, PCA shares, von
 Neumann entropy), ``anisotropy``, ``hubness``, ``uniformity``, ``intrinsic_dim``,
 ``duplicates``, ``norms``, ``cka``, ``mutual_knn``, ``svcca``, ``rsa``, ``procrustes``.
-:func:`inspect` and :func:`compare` take spaces, directories or arrays and return plain dicts.
+:func:`~repspace.metrics.inspection.inspect` and :func:`~repspace.metrics.comparison.compare` take spaces, directories or arrays and return plain dicts.
 """
-
-from repspace.metrics.comparison import compare
-from repspace.metrics.inspection import inspect
-
-__all__ = ["compare", "inspect"]

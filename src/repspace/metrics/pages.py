@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from repspace import report as rp
+import repspace.report as rp
 from repspace.metrics.catalog import COMPARE, INSPECT
 
 

@@ -1,0 +1,524 @@
+"""Upgrade a space to a new embedding model without downtime (backward-compatible queries).
+
+Following the backward-compatibility literature (BT², Shen et al. 2020 "Towards
+Backward-Compatible Representation Learning"; Ricci et al. "Backward-Compatible Aligned
+Representations via an Orthogonal Transformation Layer") but with a post-hoc map instead of
+training: a NEW→OLD map (Procrustes by default, see :mod:`repspace.maps.aligners`) is fitted on a
+sample of documents re-embedded with NEW.
+
+Anchors. A map from NEW (e.g. 384 or 768 dims) to OLD fitted on the sampled documents alone is
+under-determined when the sample is small (10% of 400 documents = 40 pairs for a 384-dim map).
+Like Mikolov et al. (2013), who fit their translation matrix on thousands of dictionary pairs,
+and Text-to-Concept (Moayeri et al. 2023), which fits its linear map on generic data rather than
+the task's, we add anchor pairs that cost no more of the user's corpus: by default (``sentences``)
+the sentences of every sampled multi-sentence document, embedded with both NEW and OLD (about one
+more pass of the sample through each model; OLD's doc vectors are the stored ones), and
+optionally ``extra_anchors``: any corpus of general text embedded with both models. OLD is the
+encoder recorded in the space's manifest (fingerprint-checked). ``bench/align.py`` measures each
+source of anchors; ``plan`` reports a learning curve and how many re-embedded documents reach the
+goal (95% of OLD→OLD nDCG@10 by default).
+
+1. :func:`plan` re-embeds a sample with NEW, fits NEW→OLD, reports nDCG@10 of NEW queries mapped
+   into OLD vs OLD queries on a task (or, without a task, held-out self-retrieval).
+2. :func:`start` writes the migration state (``migration.json``, atomic) and the map; from then
+   on :meth:`Migration.search` embeds queries with NEW and maps them into OLD.
+3. :meth:`Migration.backfill` re-embeds documents with NEW into ``MIGDIR/new`` in shards of
+   ``batch`` rows of the old space, with :class:`~repspace.space.SpaceWriter` (each shard written
+   atomically, then the manifest): a crash loses at most the shard in flight, a rerun resumes
+   after the last recorded shard, nothing is duplicated (shard i is always old rows
+   ``[i*batch, (i+1)*batch)``). At 100% the new space is completed and the map retired.
+
+Mixed search: the first ``done`` old rows are served by the NEW space with the NEW query, the
+rest by the OLD space with the mapped query, both by cosine, merged by score. Justification: the
+map is fitted so that mapped NEW vectors reproduce OLD vectors, hence OLD-space cosines of the
+mapped query estimate the cosines NEW would give after normalisation only approximately; the two
+score scales can still differ (a model whose cosines are globally higher wins ties). We therefore
+standardise each part's cosines by the mean/std of query–document cosines measured at ``start``
+on the plan sample (per space), which puts both on a common z-score scale; raw cosine is used when
+no statistics are available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repspace.encoders import load_encoder, load_recorded_encoder
+from repspace.errors import RepspaceError
+from repspace.evaluation.retrieval import retrieval_metrics, search
+from repspace.fsio import atomic_write_json, read_json
+from repspace.maps.aligners import CLASSES
+from repspace.maps.base import load_map
+from repspace.progress import progress_bar
+from repspace.space import Space, SpaceWriter, read_manifest
+from repspace.space.batching import encode_sorted
+
+STATE = "migration.json"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
+def _old_texts(old: Space) -> list[str]:
+    texts = old.texts
+    if texts is None:
+        raise RepspaceError(
+            f"{old.path}: the space stores no texts; re-encode it with texts to migrate it"
+        )
+    return texts
+
+
+#: ``plan``'s learning curve: fractions of the space's documents (capped at the sample).
+CURVE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+#: ``plan``'s default goal: NEW→OLD keeps this share of OLD→OLD nDCG@10.
+GOAL = 0.95
+
+
+@dataclass
+class Anchors:
+    """NEW/OLD vector pairs the map is fitted on. ``rows``: the sampled OLD rows in sample order;
+    ``*_docs``: their vectors (OLD ones as stored); ``*_sents``: the sentences of those documents
+    (``owner``: position in ``rows``), embedded by both encoders; ``*_extra``: extra anchor
+    texts (any corpus), embedded by both encoders."""
+
+    rows: np.ndarray
+    new_docs: np.ndarray
+    old_docs: np.ndarray
+    new_sents: np.ndarray
+    old_sents: np.ndarray
+    owner: np.ndarray
+    new_extra: np.ndarray
+    old_extra: np.ndarray
+
+    def pairs(self, docs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(NEW, OLD) anchor pairs from the first ``docs`` sampled documents (all by default)."""
+        k = len(self.rows) if docs is None else docs
+        keep = self.owner < k
+        x = np.concatenate([self.new_docs[:k], self.new_sents[keep], self.new_extra])
+        y = np.concatenate([self.old_docs[:k], self.old_sents[keep], self.old_extra])
+        return x, y
+
+    def counts(self, docs: int | None = None) -> dict[str, int]:
+        k = len(self.rows) if docs is None else docs
+        return {
+            "documents": int(k),
+            "sentences": int((self.owner < k).sum()),
+            "extra": len(self.new_extra),
+        }
+
+
+def sentence_anchors(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The sentences of every text with at least two (``repspace.evaluation.generators.sentences``) and the
+    index of the text each comes from; one-sentence texts add nothing beyond the document."""
+    from repspace.evaluation.generators import sentences
+
+    out: list[str] = []
+    owner: list[int] = []
+    for i, t in enumerate(texts):
+        parts = sentences(t)
+        if len(parts) > 1:
+            out.extend(parts)
+            owner.extend([i] * len(parts))
+    return out, np.array(owner, dtype=np.int64)
+
+
+def _extra_texts(extra: str | Path | list[str] | None) -> list[str]:
+    if extra is None:
+        return []
+    if isinstance(extra, list):
+        return [t for t in extra if t.strip()]
+    from repspace.corpus import as_corpus
+
+    texts = [r.text for r in as_corpus(extra) if r.text.strip()]
+    if not texts:
+        raise RepspaceError(f"--extra-anchors {extra}: no texts found; give a corpus file")
+    return texts
+
+
+def _sample_rows(n: int, sample: int | float, seed: int) -> np.ndarray:
+    k = round(sample * n) if isinstance(sample, float) and sample < 1 else int(sample)
+    k = max(2, min(k, n))
+    return np.random.default_rng(seed).choice(n, k, replace=False)  # sample order (nested)
+
+
+def _embed(enc: Any, texts: list[str], dim: int) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    return encode_sorted(enc, texts, enc.default_batch_size)
+
+
+def collect_anchors(
+    old: Space,
+    new_encoder: str,
+    sample: int | float,
+    seed: int,
+    *,
+    sentences: bool = True,
+    extra_anchors: str | Path | list[str] | None = None,
+) -> Anchors:
+    """Re-embed ``sample`` documents with NEW (their OLD vectors are the stored ones) and, with
+    ``sentences``, their sentences with both NEW and OLD; ``extra_anchors`` (a corpus, or a list
+    of texts) are embedded with both too. Sentences and extra texts need the OLD encoder, loaded
+    from the space's manifest and checked against its fingerprint."""
+    texts = _old_texts(old)
+    rows = _sample_rows(old.n, sample, seed)
+    enc = load_encoder(new_encoder)
+    docs = [texts[i] for i in rows]
+    sents, owner = sentence_anchors(docs) if sentences else ([], np.zeros(0, np.int64))
+    extra = _extra_texts(extra_anchors)
+    old_enc = None
+    if sents or extra:
+        old_enc = load_recorded_encoder(
+            old.manifest,
+            old.path,
+            "anchor sentences and --extra-anchors need the OLD encoder; pass --no-sentences",
+        )
+    return Anchors(
+        rows=rows,
+        new_docs=_embed(enc, docs, enc.dim),
+        old_docs=np.asarray(old.vectors)[rows],
+        new_sents=_embed(enc, sents, enc.dim),
+        old_sents=_embed(old_enc, sents, old.dim),
+        owner=owner,
+        new_extra=_embed(enc, extra, enc.dim),
+        old_extra=_embed(old_enc, extra, old.dim),
+    )
+
+
+def _check_method(method: str) -> None:
+    if method not in CLASSES or method == "relative":
+        raise RepspaceError("migrate: method must be one of procrustes, linear, affine, cca")
+
+
+def _fit(a: Anchors, method: str, docs: int | None = None) -> Any:
+    x, y = a.pairs(docs)
+    return CLASSES[method]().fit(x, y)
+
+
+def _fit_sample(
+    old: Space,
+    new_encoder: str,
+    sample: int | float,
+    method: str,
+    seed: int,
+    *,
+    sentences: bool = True,
+    extra_anchors: str | Path | list[str] | None = None,
+) -> tuple[Any, Anchors]:
+    _check_method(method)
+    _old_texts(old)
+    a = collect_anchors(
+        old, new_encoder, sample, seed, sentences=sentences, extra_anchors=extra_anchors
+    )
+    m = _fit(a, method)
+    m.source_fingerprint_ = load_encoder(new_encoder).fingerprint
+    m.target_fingerprint_ = old.fingerprint
+    return m, a
+
+
+def _curve_sizes(n: int, sample: int) -> list[int]:
+    sizes = sorted({max(2, round(f * n)) for f in CURVE if round(f * n) < sample} | {sample})
+    return sizes
+
+
+def _advice(curve: list[dict[str, Any]], key: str, goal: float | None, n: int) -> str:
+    last = curve[-1]
+    if goal is None:
+        return (
+            f"no task: {key} of held-out documents is {last[key]:.3f} with "
+            f"{last['documents']} re-embedded documents; pass --task (see make-task) to measure "
+            "the retained nDCG@10 and get a sample size"
+        )
+    ok = [p for p in curve if p[key] is not None and p[key] >= goal]
+    if ok:
+        d = ok[0]["documents"]
+        return (
+            f"retained >= {goal:g} from {d} re-embedded documents ({d / n:.1%} of the space); "
+            f"{last['documents']} give {last[key]:.3f}"
+        )
+    gain = (
+        f"; the last step of the curve gained {last[key] - curve[-2][key]:+.3f}"
+        if len(curve) > 1
+        else ""
+    )
+    return (
+        f"retained {last[key]:.3f} < {goal:g} with {last['documents']} re-embedded documents "
+        f"({last['documents'] / n:.1%} of the space){gain}: re-embed more (--sample), add "
+        "--extra-anchors, or backfill before switching queries to NEW"
+    )
+
+
+def plan(
+    old: str | Path | Space,
+    new_encoder: str,
+    *,
+    task: Any = None,
+    sample: int | float = 0.1,
+    method: str = "procrustes",
+    seed: int = 0,
+    sentences: bool = True,
+    extra_anchors: str | Path | list[str] | None = None,
+    goal: float = GOAL,
+) -> dict[str, Any]:
+    """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality.
+
+    With a retrieval ``task`` (path or :class:`RetrievalTask`): nDCG@10 of OLD queries on OLD
+    documents vs NEW queries mapped into OLD, and their ratio. Without: held-out documents of the
+    space, mapped from NEW, retrieve their own OLD vector (R@1, R@10). Either way a learning
+    curve (the map refitted on the first 1%, 2%, 5%, ... of the space's documents in the sample,
+    with their sentences and the extra anchors) and ``advice``: how many re-embedded documents
+    reach ``goal`` of OLD→OLD nDCG@10 (with a task)."""
+    from repspace.evaluation.tasks import load_task
+
+    old = old if isinstance(old, Space) else Space.open(old)
+    m, a = _fit_sample(
+        old, new_encoder, sample, method, seed, sentences=sentences, extra_anchors=extra_anchors
+    )
+    rows = a.rows
+    out: dict[str, Any] = {"old": str(old.path), "new": new_encoder, "method": method}
+    out["sample"] = len(rows)
+    out["anchors"] = a.counts()
+    sizes = _curve_sizes(old.n, len(rows))
+    new_enc = load_encoder(new_encoder)
+    curve: list[dict[str, Any]] = []
+    if task is not None:
+        t = load_task(task) if isinstance(task, str | Path) else task
+        old_enc = load_encoder(old.encoder_spec or "")
+        qs = list(t.queries.values())
+        docs_old = encode_sorted(old_enc, t.doc_texts, old_enc.default_batch_size)
+        q_old = encode_sorted(old_enc, qs, old_enc.default_batch_size)
+        q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
+        base = retrieval_metrics(t, q_old, docs_old)["metrics"]["ndcg@10"]
+        mapped = retrieval_metrics(t, m.transform(q_new), docs_old)["metrics"]["ndcg@10"]
+        out.update(
+            old_ndcg10=base,
+            mapped_ndcg10=mapped,
+            retained=(mapped / base) if base else None,
+            task=t.name,
+        )
+        for k in sizes:
+            mk = m if k == len(rows) else _fit(a, method, k)
+            nd = retrieval_metrics(t, mk.transform(q_new), docs_old)["metrics"]["ndcg@10"]
+            curve.append({**a.counts(k), "ndcg10": nd, "retained": nd / base if base else None})
+        out["curve"] = curve
+        out["advice"] = _advice(curve, "retained", goal if base else None, old.n)
+    else:
+        held = np.setdiff1d(np.arange(old.n), rows)[:2000]
+        if len(held):
+            texts = _old_texts(old)
+            qn = encode_sorted(new_enc, [texts[i] for i in held], new_enc.default_batch_size)
+            own = held[:, None]
+            for k in sizes:
+                mk = m if k == len(rows) else _fit(a, method, k)
+                _, idx = search(mk.transform(qn), np.asarray(old.vectors), 10)
+                curve.append({
+                    **a.counts(k),
+                    "self_r@1": float((idx[:, :1] == own).any(1).mean()),
+                    "self_r@10": float((idx == own).any(1).mean()),
+                })  # fmt: skip
+            out["self_r@1"] = curve[-1]["self_r@1"]
+            out["self_r@10"] = curve[-1]["self_r@10"]
+            out["curve"] = curve
+            out["advice"] = _advice(curve, "self_r@10", None, old.n)
+    out["_map"] = m
+    return out
+
+
+class Migration:
+    """A migration of the space ``old`` to encoder ``new``, kept in directory ``path``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / STATE).exists():
+            raise RepspaceError(f"{self.path}: no migration here; run `repspace migrate start`")
+        self.state: dict[str, Any] = read_json(self.path / STATE)
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def start(
+        cls,
+        old: str | Path,
+        new_encoder: str,
+        path: str | Path,
+        *,
+        sample: int | float = 0.1,
+        method: str = "procrustes",
+        batch: int = 1000,
+        seed: int = 0,
+        sentences: bool = True,
+        extra_anchors: str | Path | list[str] | None = None,
+    ) -> Migration:
+        """Fit the NEW→OLD map (anchors as in :func:`plan`) and record the migration; search
+        works at once."""
+        path = Path(path)
+        if (path / STATE).exists():
+            raise RepspaceError(f"{path}: a migration is already recorded here; use it or rm it")
+        old_space = Space.open(old)
+        m, a = _fit_sample(
+            old_space,
+            new_encoder,
+            sample,
+            method,
+            seed,
+            sentences=sentences,
+            extra_anchors=extra_anchors,
+        )
+        new_vecs, old_vecs = a.new_docs, a.old_docs
+        path.mkdir(parents=True, exist_ok=True)
+        m.save(path / "map")
+        mapped = _unit(m.transform(new_vecs))
+        stats = {
+            "old": _cos_stats(_unit(old_vecs), mapped),
+            "new": _cos_stats(_unit(new_vecs), _unit(new_vecs)),
+        }
+        state = {
+            "format": "repspace.migration",
+            "old": str(Path(old).resolve()),
+            "old_fingerprint": old_space.fingerprint,
+            "new_encoder": new_encoder,
+            "new_fingerprint": load_encoder(new_encoder).fingerprint,
+            "map": "map",
+            "method": method,
+            "anchors": a.counts(),
+            "batch": int(batch),
+            "n": old_space.n,
+            "done": 0,
+            "status": "mapped",
+            "score_stats": stats,
+        }
+        atomic_write_json(path / STATE, state)
+        return cls(path)
+
+    def _save(self) -> None:
+        atomic_write_json(self.path / STATE, self.state)
+
+    @property
+    def old(self) -> Space:
+        return Space.open(self.state["old"])
+
+    @property
+    def new_path(self) -> Path:
+        return self.path / "new"
+
+    def _rows_done(self) -> int:
+        man = read_manifest(self.new_path)
+        return int(man["n"]) if man else 0
+
+    def status(self) -> dict[str, Any]:
+        done = self._rows_done()
+        n = int(self.state["n"])
+        return {
+            "path": str(self.path),
+            "old": self.state["old"],
+            "new_encoder": self.state["new_encoder"],
+            "status": self.state["status"],
+            "done": done,
+            "n": n,
+            "fraction": done / n if n else 1.0,
+            "map": self.state["map"],
+        }
+
+    # ------------------------------------------------------------ backfill
+    def backfill(self, *, max_batches: int | None = None, progress: bool = False) -> dict[str, Any]:
+        """Re-embed old documents with NEW, a shard of ``batch`` rows at a time (resumable)."""
+        if self.state["status"] == "done":
+            return self.status()
+        old = self.old
+        if old.fingerprint != self.state["old_fingerprint"]:
+            raise RepspaceError(f"{old.path}: the old space changed since migrate start")
+        enc = load_encoder(self.state["new_encoder"])
+        if enc.fingerprint != self.state["new_fingerprint"]:
+            raise RepspaceError(
+                f"encoder {self.state['new_encoder']} has another fingerprint than at start"
+            )
+        texts = _old_texts(old)
+        ids = old.ids
+        batch = int(self.state["batch"])
+        man = read_manifest(self.new_path)
+        if man is None:
+            writer = SpaceWriter.create(
+                self.new_path,
+                dim=enc.dim,
+                fingerprint=enc.fingerprint,
+                encoder=enc.describe(),
+                columns=["id", "text"],
+                params={"batch_size": enc.default_batch_size, "shard_size": batch},
+                source={"kind": "migration", "old": self.state["old"]},
+                corpus=(old.manifest.get("corpus")),
+            )
+        else:
+            writer = SpaceWriter.resume(self.new_path)
+        if self.state["status"] == "mapped":
+            self.state["status"] = "backfilling"
+            self._save()
+        n = len(ids)
+        done_batches = 0
+        with progress_bar(
+            "backfill", n, "docs", enabled=progress, completed=writer.rows_done
+        ) as bar:
+            while writer.rows_done < n:
+                if max_batches is not None and done_batches >= max_batches:
+                    break
+                s = writer.rows_done
+                e = min(s + batch, n)
+                vecs = encode_sorted(enc, texts[s:e], enc.default_batch_size)
+                writer.add_shard(ids[s:e], vecs, {"text": texts[s:e]})
+                bar.advance(e - s)
+                done_batches += 1
+        if writer.rows_done >= n:
+            writer.finish()
+            self.state["status"] = "done"
+            self.state["map"] = None  # retired: the NEW space serves everything
+            self._save()
+        return self.status()
+
+    # ------------------------------------------------------------ search
+    def search(self, query: str | list[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(id, score)`` per query over the mixed space (see the module docstring)."""
+        queries = [query] if isinstance(query, str) else list(query)
+        enc = load_encoder(self.state["new_encoder"])
+        q = _unit(enc.encode(queries, batch_size=enc.default_batch_size))
+        done = self._rows_done()
+        parts: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
+        stats = self.state.get("score_stats") or {}
+        if done > 0:
+            new = Space.open(self.new_path, allow_building=True)
+            vec = np.asarray(new.vectors)[:done]
+            s, i = search(q, vec, k)
+            ids = new.ids[:done]
+            parts.append((_z(s, stats.get("new")), i, ids))
+        if done < int(self.state["n"]) and self.state["map"]:
+            old = self.old
+            m = load_map(self.path / self.state["map"])
+            qm = m.transform(q)
+            vec = np.asarray(old.vectors)[done:]
+            s, i = search(qm, vec, k)
+            parts.append((_z(s, stats.get("old")), i, old.ids[done:]))
+        results = []
+        for qi in range(len(queries)):
+            merged = [
+                (ids[int(j)], float(sc))
+                for sc_, ix, ids in parts
+                for sc, j in zip(sc_[qi], ix[qi], strict=True)
+            ]
+            merged.sort(key=lambda t: -t[1])
+            results.append(merged[:k])
+        return results
+
+
+def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean and std of all cross cosines between rows of ``a`` (docs) and ``b`` (query-like)."""
+    sims = b[:512] @ a[:512].T
+    return {"mean": float(sims.mean()), "std": float(sims.std() or 1.0)}
+
+
+def _z(scores: np.ndarray, stats: dict[str, float] | None) -> np.ndarray:
+    if not stats:
+        return scores
+    return (scores - stats["mean"]) / stats["std"]
