@@ -223,7 +223,7 @@ def main() -> None:
             overwrite=True,
             progress=False,
         )
-        runs[method] = summarize_run(record, list(os.getloadavg()))
+        runs[method] = summarize_run(record.to_dict(), list(os.getloadavg()))
         print(json.dumps({k: v for k, v in runs[method].items() if k != "loss_history"}))
 
     targets = []

@@ -38,8 +38,8 @@ from repspace.corpus import Record
 from repspace.encoders import load_encoder
 from repspace.evaluation.retrieval import build_task, retrieval_metrics
 from repspace.evaluation.tasks import load_task
-from repspace.maps.aligners import CLASSES
 from repspace.maps.migration import sentence_anchors
+from repspace.maps.registry import make_map
 from repspace.space.batching import encode_sorted
 
 FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -157,7 +157,7 @@ def fit_score(s: Setup, old: Cache, new: Cache, base: float, xs: list[list[str]]
     docs = [s.docs[i] for i in rows]
     x = [new(docs), new(texts)] if texts else [new(docs)]
     y = [old_docs[rows], old(texts)] if texts else [old_docs[rows]]
-    m = CLASSES["procrustes"]().fit(np.concatenate(x), np.concatenate(y))
+    m = make_map("procrustes").fit(np.concatenate(x), np.concatenate(y))
     nd = ndcg(s.task, m.transform(q_new), old_docs)
     return {"documents": len(rows), "anchor_pairs": len(rows) + len(texts),
             "ndcg10": round(nd, 4), "retained": round(nd / base, 4)}  # fmt: skip
@@ -202,10 +202,10 @@ def evaluate_pair(s: Setup, old: Cache, new: Cache, max_fraction: float, native:
     x = np.concatenate([new(docs), new(sents)])
     y = np.concatenate([old_docs[s.rows(k)], old(sents)])
     methods = {"procrustes (centred)": round(
-        ndcg(s.task, CLASSES["procrustes"](center=True).fit(x, y).transform(q_new), old_docs)
+        ndcg(s.task, make_map("procrustes", center=True).fit(x, y).transform(q_new), old_docs)
         / base, 4)}  # fmt: skip
     for name in ("linear", "relative"):  # procrustes (uncentred, the default) is the curve
-        m = CLASSES[name]().fit(x, y)
+        m = make_map(name).fit(x, y)
         d = m.transform_target(old_docs) if name == "relative" else old_docs
         methods[name] = round(ndcg(s.task, m.transform(q_new), d) / base, 4)
     res["other methods@10% documents+sentences, sample 0 (retained)"] = methods
@@ -246,8 +246,9 @@ def plan_check(data: Path, m2v_spec: str, extra: list[str] | None = None) -> dic
     if not (space / "manifest.json").is_file():
         repspace.encode(task / "corpus.jsonl", m2v_spec, space, id_field="_id", overwrite=True,
                         progress=False)  # fmt: skip
-    r = repspace.maps.migration.plan(space, MINILM, task=task, sample=0.1, extra_anchors=extra)
-    return {k: v for k, v in r.items() if not k.startswith("_")}
+    return repspace.maps.migration.plan(
+        space, MINILM, task=task, sample=0.1, extra_anchors=extra
+    ).to_dict()
 
 
 def main() -> None:

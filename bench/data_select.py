@@ -8,18 +8,28 @@ A pool document is 1-4 sentences of one domain. The target is half of
 ``papers.jsonl`` (abstracts); the other half is planted in the pool.
 
 1. **Throughput and KL reduction**: repspace (CLI, ``--dedup none`` as the reference does not
-   deduplicate, all usable cores) selects ``k`` = ``--k`` documents from a pool of ``--docs``
-   (1,000,000) generated documents plus the planted abstracts; the reference (``num_proc`` =
-   usable cores, ``min_example_length=0`` = repspace's default, ``num_tokens_to_fit="all"``)
-   on the same pool (``--reference-docs N`` limits both to the pool's first N documents).
-   Throughput is the wall time of the whole selection (read, weights, resample, write); the
-   CPU time of each process tree is reported beside it, as the machine is shared. KL
-   reduction of both selections is computed here the same way (hashed n-grams, 10,000 buckets)
-   against one shared uniform random selection of the same size.
+   deduplicate, ``--min-tokens 0``, all usable cores) selects ``k`` = ``--k`` documents from a
+   pool of ``--docs`` (1,000,000) generated documents plus the planted abstracts; the reference
+   (``num_proc`` = usable cores, ``min_example_length=0``: both weigh and may pick every
+   document, ``num_tokens_to_fit="all"``) on the same pool (``--reference-docs N`` limits
+   both to the pool's first N documents). Throughput is the wall time of the whole selection
+   (read, weights, resample, write); the CPU time of each process tree is reported beside it,
+   as the machine is shared. KL reduction of both selections is computed here the same way
+   (hashed n-grams, 10,000 buckets) against one shared uniform random selection of the same
+   size.
 2. **Planted test**: a pool of ``--planted-pool`` documents whose lengths follow the abstracts'
    lengths (so length alone does not give the planted ones away) plus the planted half of the
-   abstracts; precision at k = number planted, for repspace, the reference and random.
-3. **Memory**: peak RSS of ``repspace select`` on the pool's first tenth and on all of it, each
+   abstracts; precision at k = number planted, for repspace, the reference (both with
+   ``min_tokens`` / ``min_example_length`` 0, as in 1.) and random.
+3. **Planted test with short distractors** (issue 19; a quality measurement, no timing): the
+   target is ``--short-target`` (166) abstracts, the pool ``--short-pool`` (3,000) generated
+   documents of mixed length (half as long as the abstracts, half 3-60 words: most under 100
+   tokens) plus the other 234 abstracts, planted; the share of planted abstracts in a
+   selection of k = number planted, for repspace at ``--min-tokens`` 100 (its default) and 0
+   and the reference at ``min_example_length`` 100 (its default) and 0, over ``--seeds`` seeds
+   (repspace ``--seed``, the reference's ``np.random.seed``). ``--quality-only`` runs this part
+   alone and writes ``bench/results/select-short-distractors.json``.
+4. **Memory**: peak RSS of ``repspace select`` on the pool's first tenth and on all of it, each
    in its own process tree (``ru_maxrss`` of the children: the largest single process, main or
    worker).
 
@@ -64,11 +74,11 @@ REFERENCE = """
 import json, sys, time
 import numpy as np
 from data_selection import HashedNgramDSIR
-pool, target, cache, out, k, procs = sys.argv[1:7]
-np.random.seed(0)
+pool, target, cache, out, k, procs, min_length, seed = sys.argv[1:9]
+np.random.seed(int(seed))
 t = time.perf_counter()
 dsir = HashedNgramDSIR([pool], [target], cache_dir=cache, num_proc=int(procs),
-                       min_example_length=0)
+                       min_example_length=int(min_length))
 dsir.fit_importance_estimator(num_tokens_to_fit="all")
 dsir.compute_importance_weights()
 dsir.resample(out_dir=out, num_to_sample=int(k), cache_dir=out + ".cache")
@@ -177,10 +187,13 @@ def _usage(lines: list[str]) -> dict[str, float]:
     }
 
 
-def run_reference(pool: Path, target: Path, work: Path, k: int, procs: int) -> dict[str, Any]:
+def run_reference(
+    pool: Path, target: Path, work: Path, k: int, procs: int, min_length: int = 0, seed: int = 0
+) -> dict[str, Any]:
     out = work / "ref-out"
     cmd = [sys.executable, "-c", PEAK_RSS, sys.executable, "-c", REFERENCE]
     cmd += [str(pool), str(target), str(work / "ref-cache"), str(out), str(k), str(procs)]
+    cmd += [str(min_length), str(seed)]
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
     lines = proc.stdout.split()
     rows = [json.loads(x) for p in sorted(out.glob("*.jsonl")) for x in p.read_text().splitlines()]
@@ -204,6 +217,81 @@ def random_texts(pool: Path, k: int, seed: int) -> list[str]:
         return [json.loads(x)["text"] for i, x in enumerate(fh) if i in pick]
 
 
+def short_distractors(
+    domains: dict[str, list[str]],
+    papers: list[dict[str, Any]],
+    n_target: int,
+    n_pool: int,
+    seeds: int,
+    procs: int,
+    tmp: Path,
+) -> dict[str, Any]:
+    """Part 3: the share of planted abstracts in selections from a pool with short distractors,
+    for repspace and the reference, each at ``min_tokens`` / ``min_example_length`` 100 and 0.
+    The first ``n_target`` of ``papers`` are the target, the others are planted."""
+    from repspace.selection.features import tokenize
+
+    target = tmp / "target-short-distractors.jsonl"
+    target.write_text("".join(json.dumps(r) + "\n" for r in papers[:n_target]))
+    planted = papers[n_target:]
+    lengths = np.array([len(p["text"].split()) for p in planted])
+    rng = np.random.default_rng(5)
+    words = np.concatenate([lengths, rng.integers(3, 61, len(lengths))])  # long or short goals
+    pool = tmp / "pool-short-distractors.jsonl"
+    write_pool(pool, domains, n_pool, planted, seed=5, words=words)
+    rows = [json.loads(x) for x in pool.read_text("utf-8").splitlines()]
+    k = len(planted)
+    planted_ids = {p["id"] for p in planted}
+    shares: dict[str, list[float]] = {}
+    for seed in range(seeds):
+        for min_len in (100, 0):
+            out = tmp / f"short-ours-{min_len}-{seed}"
+            flags = ["--dedup", "none", "--min-tokens", str(min_len), "--seed", str(seed)]
+            run_repspace(pool, target, out, k, flags)
+            ours = len(set(selected(out)[0]) & planted_ids) / k
+            work = tmp / f"short-ref-{min_len}-{seed}"
+            work.mkdir()
+            ref = run_reference(pool, target, work, k, procs, min_length=min_len, seed=seed)
+            theirs = len(set(ref["ids"]) & planted_ids) / k
+            shares.setdefault(f"repspace_min_tokens_{min_len}", []).append(ours)
+            shares.setdefault(f"reference_min_example_length_{min_len}", []).append(theirs)
+            print(f"short distractors, seed {seed}, min {min_len}: {ours:.3f} / {theirs:.3f}")
+    short = [len(tokenize(r["text"])) < 100 for r in rows]
+    return {
+        "target_documents": n_target,
+        "pool_documents": len(rows),
+        "generated_documents": n_pool,
+        "generated_under_100_tokens": sum(
+            s for s, r in zip(short, rows, strict=True) if r["id"] not in planted_ids
+        ),
+        "planted": k,
+        "planted_under_100_tokens": sum(
+            s for s, r in zip(short, rows, strict=True) if r["id"] in planted_ids
+        ),
+        "k": k,
+        "repspace_flags": "--dedup none --min-tokens N --seed S",
+        "reference": "data-selection 1.0.3 HashedNgramDSIR, min_example_length=N, "
+        "num_tokens_to_fit='all', np.random.seed(S)",
+        "share_planted": {
+            name: {"mean": round(float(np.mean(v)), 4), "per_seed": [round(x, 4) for x in v]}
+            for name, v in shares.items()
+        },
+    }
+
+
+def short_distractors_target(result: dict[str, Any]) -> dict[str, Any]:
+    share = {name: v["mean"] for name, v in result["share_planted"].items()}
+    ours, theirs = share["repspace_min_tokens_100"], share["reference_min_example_length_100"]
+    return {
+        "target": "planted share with short distractors at the default min tokens (100) "
+        ">= the reference's at its default - 0.02",
+        "measured": f"repspace {ours:.3f} (at 0: {share['repspace_min_tokens_0']:.3f}), "
+        f"reference {theirs:.3f} (at 0: {share['reference_min_example_length_0']:.3f})",
+        "goal": ">= reference - 0.02",
+        "pass": bool(ours >= theirs - 0.02),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=1_000_000, help="generated pool documents")
@@ -213,6 +301,15 @@ def main() -> None:
         help="pool prefix both run on for the throughput ratio and KL (default: all of it)",
     )  # fmt: skip
     ap.add_argument("--planted-pool", type=int, default=10_000, help="planted test pool size")
+    ap.add_argument(
+        "--short-pool", type=int, default=3_000, help="generated documents of part 3's pool"
+    )
+    ap.add_argument("--short-target", type=int, default=166, help="target abstracts of part 3")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of part 3")
+    ap.add_argument(
+        "--quality-only", action="store_true",
+        help="run part 3 alone (no timing) and write select-short-distractors.json",
+    )  # fmt: skip
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", default="select", help="result name under bench/results")
     args = ap.parse_args()
@@ -222,8 +319,9 @@ def main() -> None:
     papers = [json.loads(x) for x in lines]
     papers = [{"id": p["id"], "text": f"{p['title']}. {p['abstract']}"} for p in papers]
     order = np.random.default_rng(0).permutation(len(papers))
-    target_rows = [papers[i] for i in order[: len(papers) // 2]]
-    planted = [papers[i] for i in order[len(papers) // 2 :]]
+    shuffled = [papers[i] for i in order]
+    target_rows = shuffled[: len(papers) // 2]
+    planted = shuffled[len(papers) // 2 :]
 
     with tempfile.TemporaryDirectory(prefix="bench-select-") as tmp_name:
         tmp = Path(tmp_name)
@@ -231,6 +329,21 @@ def main() -> None:
         domains = domain_sentences(args.data)
         target = tmp / "target.jsonl"
         target.write_text("".join(json.dumps(r) + "\n" for r in target_rows))
+        if args.quality_only:
+            short = short_distractors(
+                domains, shuffled, args.short_target, args.short_pool, args.seeds, procs, tmp
+            )
+            payload = {
+                "benchmark": "select (planted test with short distractors)",
+                "machine": machine_info(),
+                "setup": {"processes": procs},
+                "planted_short_distractors": short,
+                "targets": [short_distractors_target(short)],
+            }
+            path = write_result("select-short-distractors", payload)
+            print(json.dumps(payload["targets"], indent=2))
+            print(f"wrote {path}")
+            return
         big = tmp / "pool-big.jsonl"
         write_pool(big, domains, args.docs, planted, seed=1)
         n_big = args.docs + len(planted)
@@ -245,7 +358,7 @@ def main() -> None:
 
         # 1. repspace on the big pool and on its first tenth (peak RSS), then both on the
         # comparison prefix (the whole pool by default)
-        none = ["--dedup", "none"]
+        none = ["--dedup", "none", "--min-tokens", "0"]  # as the reference here
         ours_big = run_repspace(big, target, tmp / "ours-big", args.k, none)
         print(f"repspace {n_big:,}: {ours_big['seconds']:.1f} s", flush=True)
         ours_tenth = run_repspace(tenth, target, tmp / "ours-tenth", args.k, none)
@@ -284,6 +397,11 @@ def main() -> None:
             "random_mean_of_100": float(np.mean(random_prec)),
         }
 
+        # 3. planted test with short distractors
+        short = short_distractors(
+            domains, shuffled, args.short_target, args.short_pool, args.seeds, procs, tmp
+        )
+
     ratio = ref["seconds"] / ours["seconds"]
     cpu_ratio = ref["cpu_seconds"] / ours["cpu_seconds"]
     rss_growth = ours_big["peak_rss_mb"] / ours_tenth["peak_rss_mb"]
@@ -300,7 +418,7 @@ def main() -> None:
             "planted": n_plant,
             "k": args.k,
             "processes": procs,
-            "repspace_flags": "--dedup none (the reference does not deduplicate)",
+            "repspace_flags": "--dedup none (the reference does not deduplicate) --min-tokens 0",
             "reference": "data-selection 1.0.3 HashedNgramDSIR, min_example_length=0, "
             "num_tokens_to_fit='all', same pool file, same process count",
             "note": "both run on the first comparison_pool_documents of the pool"
@@ -337,6 +455,7 @@ def main() -> None:
             "k": n_plant,
             "precision": {key: round(v, 4) for key, v in precision.items()},
         },
+        "planted_short_distractors": short,
         "memory": {
             "small_pool_documents": n_tenth,
             "pool_documents": n_big,
@@ -375,6 +494,7 @@ def main() -> None:
                 "goal": "far below 10x (per-document state is ~33 bytes by design)",
                 "pass": bool(rss_growth < 3),
             },
+            short_distractors_target(short),
         ],
     }
     path = write_result(args.out, payload)

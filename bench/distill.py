@@ -4,8 +4,8 @@ next to the teacher and to model2vec's plain (data-free) distillation, all measu
 Training corpus (disjoint from the evaluation sets): sentences of the docstrings of the Python
 standard library and of the packages installed next to repspace (read with ``ast`` from the
 source files, no imports; files over 256 KB and test directories skipped), split with
-``repspace.evaluation.generators.sentences``, 5 to 60 words, mostly letters, deduplicated, and a seeded
-sample of 50,000. Built once into the work directory (its time is reported apart).
+``repspace.evaluation.generators.sentences``, 5 to 60 words, mostly letters, deduplicated, and
+a seeded sample of 50,000. Built once into the work directory (its time is reported apart).
 
 The student is ``repspace.distill``'s default (cosine loss, shared linear head folded into the
 table, Matryoshka prefixes, 4 epochs); the corpus is encoded for the training targets with the
@@ -247,7 +247,7 @@ def main() -> None:
 
     t, s, m = scores["teacher"], scores["student"], scores["model2vec"]
     sa = scores["student_aligned"]
-    distill_seconds = rec["seconds"]["total"]
+    distill_seconds = rec.seconds["total"]
     goal_time = 15 * 60
     targets = [
         {
@@ -294,11 +294,11 @@ def main() -> None:
     }
     from repspace.training.distillation import write_card
 
-    write_card(student_dir, {**rec, "evaluation": evaluation})
+    write_card(student_dir, {**rec.to_dict(), "evaluation": evaluation})
     write_card(
         aligned_dir,
         {
-            **rec_aligned,
+            **rec_aligned.to_dict(),
             "evaluation": {
                 "sts-sample": {"main_metric": "spearman", "spearman": sa["sts_spearman"]},
                 "papers-title-abstract (student queries, teacher abstracts)": {
@@ -321,7 +321,7 @@ def main() -> None:
             "training_corpus": corpus_info,
             "epochs": args.epochs,
             "teacher_backend_for_training_targets": args.teacher_backend,
-            "dims": rec["dims"],
+            "dims": rec.dims,
             "domain_vocabulary": 0,
         },
         "scores": {k: {m: round(x, 4) for m, x in v.items()} for k, v in scores.items()},
@@ -331,16 +331,16 @@ def main() -> None:
             "model2vec": m2v_rate,
         },
         "distill": {
-            "seconds": rec["seconds"],
-            "held_out_cosine": rec["held_out_cosine"],
-            "history": rec["history"],
-            "documents": rec["documents"],
-            "vocabulary": rec["vocabulary"]["size"],
+            "seconds": rec.seconds,
+            "held_out_cosine": rec.held_out_cosine,
+            "history": rec.history,
+            "documents": rec.documents,
+            "vocabulary": rec.vocabulary["size"],
         },
         "distill_aligned": {
-            "seconds": rec_aligned["seconds"],
-            "held_out_cosine": rec_aligned["held_out_cosine"],
-            "history": rec_aligned["history"],
+            "seconds": rec_aligned.seconds,
+            "held_out_cosine": rec_aligned.held_out_cosine,
+            "history": rec_aligned.history,
         },
         "targets": targets,
     }
@@ -351,7 +351,7 @@ def main() -> None:
     for tg in targets:
         verdict = "PASS" if tg["pass"] else "FAIL"
         print(f"{verdict}  {tg['target']}: {tg['measured']} ({tg['goal']})")
-    print(f"seconds: {rec['seconds']}; load average {os.getloadavg()}")
+    print(f"seconds: {rec.seconds}; load average {os.getloadavg()}")
     print(f"wrote {path}")
 
 

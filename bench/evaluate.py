@@ -80,8 +80,9 @@ def main() -> None:
 
     import repspace
     from repspace.encoders import load_encoder
-    from repspace.evaluation.retrieval import make_run, score_run, search
+    from repspace.evaluation.retrieval import make_run, score_run
     from repspace.evaluation.tasks import load_task
+    from repspace.kernels import cosine_search
 
     m2v_dir, distill_seconds = distilled_model(args.workdir)
     make_seconds, info = timed(
@@ -115,7 +116,7 @@ def main() -> None:
 
     n_docs, n_q = len(retrieval.corpus), len(retrieval.queries)
     docs, queries = direct[MINILM][:n_docs], direct[MINILM][n_docs : n_docs + n_q]
-    scores, idx = search(queries, docs, 100)
+    scores, idx = cosine_search(queries, docs, 100)
     run = make_run(list(retrieval.queries), retrieval.doc_ids, scores, idx)
     mine = score_run(retrieval.qrels, run)
     measures = {"ndcg_cut.10", "recall.1,10,100", "map_cut.100"}
@@ -145,16 +146,14 @@ def main() -> None:
     st_ref = EmbeddingSimilarityEvaluator(
         sts.s1, sts.s2, list(sts.scores), similarity_fn_names=["cosine"]
     )(encoders[MINILM].model)
-    sts_row = next(r for r in cold["rows"] if r["task"] == sts.name and r["model"] == MINILM)
+    sts_row = next(r for r in cold.rows if r["task"] == sts.name and r["model"] == MINILM)
     sts_diff = max(
         abs(sts_row["metrics"]["spearman"] - st_ref["spearman_cosine"]),
         abs(sts_row["metrics"]["pearson"] - st_ref["pearson_cosine"]),
     )
 
     def main_score(task: str, model: str) -> float:
-        return next(
-            r["main_score"] for r in cold["rows"] if r["task"] == task and r["model"] == model
-        )
+        return next(r["main_score"] for r in cold.rows if r["task"] == task and r["model"] == model)
 
     def label(model: str) -> str:
         return "static:m2v-minilm" if model == f"static:{m2v_dir}" else model
@@ -169,7 +168,7 @@ def main() -> None:
             "rankme": round(r["intrinsic"]["rankme"], 2),
             "isoscore": round(r["intrinsic"]["isoscore"], 4),
         }
-        for r in cold["rows"]
+        for r in cold.rows
     ]
     cold_ratio = cold_seconds / anchor_seconds
     warm_ratio = warm_seconds / cold_seconds
@@ -196,11 +195,11 @@ def main() -> None:
                 "model": label(b["model"]),
                 "tasks": {t: round(v, 4) for t, v in b["tasks"].items()},
             }
-            for b in cold["leaderboard"]
+            for b in cold.leaderboard
         ],
         "rows": rows,
-        "correlation": cold["correlation"],
-        "cache": {"cold": cold["cache"]["misses"], "warm_hits": warm["cache"]["hits"]},
+        "correlation": cold.correlation,
+        "cache": {"cold": cold.cache["misses"], "warm_hits": warm.cache["hits"]},
         "targets": [
             {
                 "target": "cold evaluate / direct encoding of the same texts",
@@ -233,7 +232,7 @@ def main() -> None:
                 "pass": minilm_first,
             },
         ],
-        "make_task": {k: info[k] for k in ("kind", "documents", "queries", "skipped")},
+        "make_task": {k: info.to_dict()[k] for k in ("kind", "documents", "queries", "skipped")},
     }
     path = write_result("evaluate", payload)
     for r in rows:

@@ -8,11 +8,11 @@ drawn from the 400 most frequent words.
 1. ``encode`` with ``hash:256`` and with a static model (model2vec's distillation of the
    packaged MiniLM, made once in the work directory; on the first ``--static-docs`` = 200,000
    documents only: it runs at ~2,000 docs/s on the shared machine, 1M would take ~20 min per
-   engine), and ``select`` (DSIR n-grams, exact
-   dedup, k = 10,000) on the whole pool: ``local`` (one process for encode; the usable cores as
-   worker processes for select) and ``ray`` (a local Ray instance, ``num_cpus=2``, started once
-   before the rounds and not timed; each ray run includes its own actor/task start-up) timed
-   alternately in the same run (``_common.alternate``). Reported: the ratio
+   engine), and ``select`` (DSIR n-grams, exact dedup, ``min_tokens=0``, k = 10,000) on the
+   whole pool: ``local`` (one process for encode; the usable cores as worker processes for
+   select) and ``ray`` (a local Ray instance, ``num_cpus=2``, started once before the rounds
+   and not timed; each ray run includes its own actor/task start-up) timed alternately in the
+   same run (``_common.alternate``). Reported: the ratio
    ray seconds / local seconds (1.0 = no overhead), and whether the outputs are byte-identical.
 2. Nodes: ``encode hash:256`` of the first ``--nodes-docs`` = 300,000 documents on Ray with a
    ``ray.cluster_utils.Cluster`` of one node with 1 CPU and then of two such nodes (same
@@ -201,7 +201,7 @@ def main() -> None:
     def sel(engine: str) -> None:
         repspace.select(
             target, pool, args.k, out / f"select-{engine}", overwrite=True, progress=False,
-            engine=engine,
+            engine=engine, min_tokens=0,  # the documents are 5-30 words
         )  # fmt: skip
 
     res = alternate({"local": lambda: sel("local"), "ray": lambda: sel("ray")}, args.docs, 1)

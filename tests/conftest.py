@@ -1,41 +1,15 @@
+"""Test session setup: offline Hugging Face, an isolated cache, the shared MiniLM fixture.
+Shared helper functions live in ``helpers.py``."""
+
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-WORDS = [
-    "vector", "space", "model", "embedding", "retrieval", "token", "corpus", "shard", "index",
-    "query", "neighbour", "cosine", "matrix", "encoder", "sentence", "document", "language",
-    "representation", "pretraining", "dimension",
-]  # fmt: skip
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
-    return path
-
-
-def synthetic_docs(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """Deterministic documents of varied length, built without any data set."""
-    import random
-
-    rng = random.Random(seed)
-    return [
-        {"id": f"doc-{i}", "text": " ".join(rng.choices(WORDS, k=rng.randint(3, 40)))}
-        for i in range(n)
-    ]
 
 
 @pytest.fixture(autouse=True)

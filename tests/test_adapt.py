@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import WORDS, write_jsonl
+from helpers import WORDS, write_jsonl
 from repspace.cli import app
 from repspace.corpus import Corpus
 from repspace.errors import RepspaceError
@@ -114,18 +114,19 @@ def test_full_fine_tune_with_replay_and_matryoshka(tmp_path: Path) -> None:
         MINILM, corpus, out, pairs="title-body", replay=replay, replay_ratio=0.25,
         matryoshka=[64, 128], evaluate_on=[_sts(tmp_path / "sts.jsonl")], lr=1e-4, **TINY,
     )  # fmt: skip
-    assert record["pairs"] == {
+    assert record.pairs == {
         "kind": "title-body", "domain": 32, "replay": 12, "replay_file": str(replay),
         "replay_per_batch": 2, "skipped": {},
     }  # fmt: skip
-    assert record["training"]["steps"] == 6 and record["parameters"]["share"] == 1.0
-    assert record["training"]["matryoshka_dims"] == [64, 128]
-    assert set(record["evaluation"]["change"]) == {"sts"}
-    assert set(record["seconds"]) >= {"pairs", "training", "evaluate_before", "evaluate_after"}
+    assert record.training["steps"] == 6 and record.parameters["share"] == 1.0
+    assert record.training["matryoshka_dims"] == [64, 128]
+    assert set(record.evaluation["change"]) == {"sts"}
+    assert set(record.seconds) >= {"pairs", "training", "evaluate_before", "evaluate_after"}
+    assert json.loads((out / "adapt.json").read_text()) == json.loads(json.dumps(record.to_dict()))
     ids = json.loads((out / "training_documents.json").read_text())["ids"]
     assert sorted(ids) == sorted(f"d{i}" for i in range(32))
     card = (out / "README.md").read_text()
-    assert MINILM in card and record["corpus"]["hash"][:16] in card and "title-body" in card
+    assert MINILM in card and record.corpus["hash"][:16] in card and "title-body" in card
     assert "| sts | spearman |" in card
     assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())  # work dir removed
 
@@ -146,9 +147,12 @@ def test_lora_trains_few_parameters_and_merges(tmp_path: Path) -> None:
     from repspace.training.adaptation import adapt
 
     out = tmp_path / "m"
-    record = adapt(MINILM, _corpus(tmp_path / "c.jsonl"), out, pairs="span", method="lora", **TINY)
-    share = record["parameters"]["share"]
-    assert 0 < share < 0.05 and record["parameters"]["total"] == 22_713_216
+    record = adapt(
+        MINILM, _corpus(tmp_path / "c.jsonl"), out, pairs="span", method="lora", lora_rank=4, **TINY
+    )
+    assert record.training["lora"]["alpha"] == 8  # twice the rank by default
+    share = record.parameters["share"]
+    assert 0 < share < 0.05 and record.parameters["total"] == 22_713_216
     assert not (out / "adapter_config.json").exists()  # merged: a plain model directory
     weights = load_file(str(out / "model.safetensors"))
     assert not any("lora" in k for k in weights)
@@ -180,8 +184,8 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path: Path, monkeypatch) ->
         adapt(MINILM, corpus, tmp_path / "m", pairs="dropout", checkpoint_every=1, **TINY)
     monkeypatch.setattr(SentenceTransformerTrainer, "training_step", real)
     record = adapt(MINILM, corpus, tmp_path / "m", pairs="dropout", checkpoint_every=1, **TINY)
-    assert record["training"]["resumed_from_step"] == 2
-    assert record["training"]["steps"] == 4
+    assert record.training["resumed_from_step"] == 2
+    assert record.training["steps"] == 4
 
 
 @pytest.mark.slow
@@ -213,6 +217,6 @@ def test_select_from_pool_adds_documents(tmp_path: Path) -> None:
         MINILM, corpus, tmp_path / "m", pairs="title-body", select_from=pool, k=20,
         batch_size=16, max_seq_length=16, progress=False,
     )  # fmt: skip
-    assert record["selection"]["k"] == 20 and record["pairs"]["domain"] == 30
+    assert record.selection["k"] == 20 and record.pairs["domain"] == 30
     ids = json.loads((tmp_path / "m" / "training_documents.json").read_text())["ids"]
     assert sum(i.startswith("p") for i in ids) == 20

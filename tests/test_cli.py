@@ -8,25 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import synthetic_docs, write_jsonl
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "repspace", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0]
+from helpers import assert_one_line_error, run, synthetic_docs, write_jsonl
 
 
 def test_version_and_help() -> None:
@@ -100,6 +82,10 @@ def test_other_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = run("encode", tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    for bad in (["--anchors", "half"], ["--method", "zip"]):
+        result = run("align", tmp_path, tmp_path, *bad)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert bad[0] in result.stderr
 
 
 def test_import_command(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error, run
 from repspace import Space
 from repspace.space import SpaceWriter
-from test_cli import assert_one_line_error, run
 
 
 def make_space(path: Path, n: int = 60, dim: int = 8, seed: int = 0, prefix: str = "d") -> Path:
@@ -91,14 +91,14 @@ def test_inspect_real_minilm_space(tmp_path: Path, minilm) -> None:
     """A real encoder's space: MiniLM vectors are unit-norm and anisotropic, and near-identical
     texts come out as near-duplicates."""
     import repspace
-    from conftest import synthetic_docs, write_jsonl
+    from helpers import synthetic_docs, write_jsonl
 
     docs = synthetic_docs(300)
     docs[5]["text"] = docs[4]["text"] + " ."
     corpus = write_jsonl(tmp_path / "c.jsonl", docs)
     space = repspace.encode(corpus, minilm, tmp_path / "s", progress=False)
     result = repspace.inspect(space)
-    m = result["metrics"]
+    m = result.metrics
     assert m["norm_mean"] == pytest.approx(1.0, abs=1e-4) and m["norm_cv"] < 1e-4
     assert 0.05 < m["mean_cosine"] < 0.95 and 1 < m["rankme"] < 300
     assert m["near_duplicate_share"] >= 2 / 300

@@ -194,9 +194,9 @@ def test_procrustes_against_scipy(pair) -> None:
 def test_compare_arrays_of_different_dims(pair) -> None:
     x, y = pair
     result = repspace.compare(x, y, names=["x", "y"], debiased=True, rsa_sample=300)
-    p = result["pairs"][0]
-    assert (p["a"], p["b"]) == ("x", "y") and result["shared"] == 600
-    assert result["joined_on"] == "row order" and result["dims"] == [40, 24]
+    p = result.pairs[0]
+    assert (p["a"], p["b"]) == ("x", "y") and result.shared == 600
+    assert result.joined_on == "row order" and result.dims == [40, 24]
     assert p["linear_cka"] == pytest.approx(cka.linear_cka(x, y))
     assert p["linear_cka_debiased"] == pytest.approx(cka.linear_cka(x, y, debiased=True))
     assert p["rbf_cka"] == pytest.approx(cka.rbf_cka(x, y))
@@ -206,9 +206,9 @@ def test_compare_arrays_of_different_dims(pair) -> None:
     assert p["procrustes_residual"] == pytest.approx(procrustes.procrustes_residual(x, y))
     rows = np.sort(np.random.default_rng(0).permutation(600)[:300])
     assert p["rsa"] == pytest.approx(rsa.rsa(x[rows], y[rows]), abs=1e-9)
-    assert result["scope"]["rsa"] == "uniform sample of 300 of 600 shared rows"
-    assert result["scope"]["linear_cka"] == "all 600 shared rows"
-    assert result["metrics"]["linear_cka"][0] == [1.0, pytest.approx(p["linear_cka"])]
+    assert result.scope["rsa"] == "uniform sample of 300 of 600 shared rows"
+    assert result.scope["linear_cka"] == "all 600 shared rows"
+    assert result.metrics["linear_cka"][0] == [1.0, pytest.approx(p["linear_cka"])]
 
 
 def test_compare_joins_on_ids_and_builds_matrices(tmp_path: Path, pair) -> None:
@@ -219,16 +219,16 @@ def test_compare_joins_on_ids_and_builds_matrices(tmp_path: Path, pair) -> None:
     b = Space.from_arrays(tmp_path / "b", [ids[i] for i in order], y[order])
     c = Space.from_arrays(tmp_path / "c", ids[::-1], x[::-1] @ orthogonal(40))
     result = repspace.compare(a, b, c, rsa_sample=None, rbf_sample=None)
-    assert result["shared"] == 500 and result["rows"] == [600, 500, 600]
-    assert result["labels"] == [str(tmp_path / s) for s in "abc"]
+    assert result.shared == 500 and result.rows == [600, 500, 600]
+    assert result.labels == [str(tmp_path / s) for s in "abc"]
     shared = [i for i in range(600) if i in set(order)]
     expected = cka.linear_cka(x[shared], y[shared])
-    lin = np.array(result["metrics"]["linear_cka"])
+    lin = np.array(result.metrics["linear_cka"])
     assert lin.shape == (3, 3) and np.allclose(lin, lin.T)
     assert lin[0, 1] == pytest.approx(expected) and lin[0, 2] == pytest.approx(1.0)
     assert np.diag(lin).tolist() == [1.0, 1.0, 1.0]
-    assert np.array(result["metrics"]["procrustes_residual"])[0, 2] == pytest.approx(0, abs=1e-9)
-    assert len(result["pairs"]) == 3
+    assert np.array(result.metrics["procrustes_residual"])[0, 2] == pytest.approx(0, abs=1e-9)
+    assert len(result.pairs) == 3
 
 
 def test_compare_bad_input(tmp_path: Path) -> None:
@@ -242,6 +242,9 @@ def test_compare_bad_input(tmp_path: Path) -> None:
         repspace.compare(a, c)
     with pytest.raises(RepspaceError, match="at least two"):
         repspace.compare(a)
+    for options in ({"k": 0}, {"sample": 2}, {"rbf_sample": 1}, {"rsa_sample": 0}):
+        with pytest.raises(RepspaceError, match="the sample sizes at least 3"):
+            repspace.compare(x, x, **options)
     with pytest.raises(RepspaceError, match="same number of rows"):
         repspace.compare(x, x[:5])
     bad = x.copy()

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 import repspace
-from conftest import WORDS, write_jsonl
+from helpers import WORDS, assert_one_line_error, run, write_jsonl
 from repspace import RepspaceError, Space
 from repspace.maps import Chain, load_map, make_map
 from repspace.maps.compression import compress, parse_method
-from test_cli import assert_one_line_error, run
 
 
 def papers(n: int = 120, seed: int = 0) -> list[dict[str, str]]:
@@ -65,7 +64,7 @@ def test_compress_with_task_writes_maps_spaces_and_curve(
     assert methods[("pca+binary", 16)]["bytes"] == 2
     assert curve["rerank"][0]["shortlist"] == 100
     # The curve agrees with scoring the saved map directly.
-    assert result["curve"]["points"] == curve["points"]
+    assert result.curve["points"] == curve["points"]
     html = (tmp_path / "maps" / "rate_quality.html").read_text()
     assert "<svg" in html and "pca+binary" in html and "<script" not in html
 
@@ -81,7 +80,7 @@ def test_neighbour_recall_curve_and_adaptor(tmp_path: Path) -> None:
         space, "matryoshka", [8, 16], tmp_path / "m", sample=200,
         params={"steps": 60, "seed": 0},
     )  # fmt: skip
-    curve = result["curve"]
+    curve = result.curve
     assert curve["quality"] == "recall@10 of full-dimension neighbours"
     assert curve["full"]["quality"] == 1.0
     q = {(p["method"], p["dims"]): p["quality"] for p in curve["points"]}
@@ -98,6 +97,11 @@ def test_method_strings() -> None:
     for bad in ("zip", "pca+zip", "int8+pca", "pca+int8+binary"):
         with pytest.raises(RepspaceError, match="unknown method"):
             parse_method(bad)
+
+
+def test_nothing_to_do_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RepspaceError, match="nothing to do"):
+        compress(tmp_path / "no-space", "pca", curve=False)
 
 
 @pytest.mark.slow
@@ -143,10 +147,15 @@ def test_export_st_reproduces_repspace_vectors(minilm, tmp_path: Path) -> None:
     space.manifest["fingerprint"] = minilm.fingerprint  # as if encoded by repspace encode
     probe = ["a query about vector spaces", "shard the index", "Matryoshka embeddings"]
     expected_full = minilm.encode(probe)
+    # An alignment map too: CCA (an affine map like Procrustes/linear/affine) onto a 24-dim
+    # target space of the same texts.
+    rng = np.random.default_rng(0)
+    target = np.tanh(vectors @ rng.normal(size=(384, 24))) + 0.01 * rng.normal(size=(200, 24))
     maps = {
         "pca": make_map("pca", dim=64, whiten=True).fit(space),
         "adaptor": make_map("matryoshka", dim=48, steps=30).fit(space),
         "chain": Chain([make_map("pca", dim=128), make_map("truncate", dim=32)]).fit(space),
+        "cca": make_map("cca", n_components=16).fit(space, target),
     }
     for name, m in maps.items():
         out = export_sentence_transformers(minilm, m, tmp_path / name)

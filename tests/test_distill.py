@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import WORDS, write_jsonl
+from helpers import WORDS, write_jsonl
 from repspace.cli import app
 from repspace.errors import RepspaceError
 
@@ -85,11 +85,11 @@ def test_distill_trains_loads_and_records(teacher: str, tmp_path: Path) -> None:
     record = repspace.distill(teacher, corpus, out, dims=16, epochs=3, **FAST)
 
     # Training moves the held-out student vectors towards the teacher's, and the loss falls.
-    cos = record["held_out_cosine"]
+    cos = record.held_out_cosine
     assert cos["after"] > cos["before"] + 0.05
-    losses = [h["loss"] for h in record["history"][1:]]
+    losses = [h["loss"] for h in record.history[1:]]
     assert losses[-1] < losses[0]
-    assert set(record["seconds"]) >= {"teacher_encoding", "model2vec_distill", "training"}
+    assert set(record.seconds) >= {"teacher_encoding", "model2vec_distill", "training"}
 
     # Loads in model2vec and as a repspace encoder, with the asked dimension.
     model = StaticModel.from_pretrained(str(out))
@@ -102,6 +102,7 @@ def test_distill_trains_loads_and_records(teacher: str, tmp_path: Path) -> None:
 
     # The model card records teacher, corpus hash, dims, vocabulary and times.
     card = read_card(out)
+    assert card == json.loads(json.dumps(record.to_dict()))
     assert card["teacher"]["spec"] == teacher
     assert card["dims"] == 16
     assert len(card["corpus"]["hash"]) == 64
@@ -116,8 +117,8 @@ def test_teacher_vectors_are_cached(teacher: str, tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "docs.jsonl", seed=3)
     first = repspace.distill(teacher, corpus, tmp_path / "a", dims=8, epochs=1, **FAST)
     second = repspace.distill(teacher, corpus, tmp_path / "b", dims=8, epochs=1, **FAST)
-    assert second["seconds"]["teacher_encoding"] < first["seconds"]["teacher_encoding"]
-    assert second["seconds"]["model2vec_distill"] < first["seconds"]["model2vec_distill"] + 1
+    assert second.seconds["teacher_encoding"] < first.seconds["teacher_encoding"]
+    assert second.seconds["model2vec_distill"] < first.seconds["model2vec_distill"] + 1
 
 
 def test_same_seed_same_model_other_seed_other_model(teacher: str, tmp_path: Path) -> None:
@@ -138,13 +139,13 @@ def test_align_to_teacher_outputs_the_teachers_space(teacher: str, tmp_path: Pat
     corpus = _corpus(tmp_path / "docs.jsonl", seed=2)
     out = tmp_path / "aligned"
     record = repspace.distill(teacher, corpus, out, align_to_teacher=True, epochs=3, **FAST)
-    assert record["dims"] == 32 and record["align_to_teacher"]
+    assert record.dims == 32 and record.align_to_teacher
     texts = ["vector space model retrieval", "river mountain city music", "cosine matrix token"]
     student = load_encoder(f"static:{out}").encode(texts)
     target = load_encoder(teacher).encode(texts)
     cos = np.sum(student * target, axis=1)  # both unit-normalized, same space
     assert cos.mean() > 0.5
-    assert record["held_out_cosine"]["after"] > record["held_out_cosine"]["before"]
+    assert record.held_out_cosine["after"] > record.held_out_cosine["before"]
 
 
 def test_domain_vocabulary_adds_split_words(teacher: str, tmp_path: Path) -> None:
@@ -158,9 +159,9 @@ def test_domain_vocabulary_adds_split_words(teacher: str, tmp_path: Path) -> Non
     corpus = _corpus(tmp_path / "docs.jsonl")
     plain = repspace.distill(teacher, corpus, tmp_path / "p", dims=8, epochs=1, **FAST)
     record = repspace.distill(teacher, corpus, tmp_path / "v", dims=8, epochs=1, vocab=10, **FAST)
-    added = record["vocabulary"]["domain_words_added"]
+    added = record.vocabulary["domain_words_added"]
     assert added >= 1
-    assert record["vocabulary"]["size"] == plain["vocabulary"]["size"] + added
+    assert record.vocabulary["size"] == plain.vocabulary["size"] + added
 
 
 def test_head_folds_into_the_token_table() -> None:
@@ -191,8 +192,8 @@ def test_other_losses_and_no_head_train(teacher: str, tmp_path: Path, loss: str)
     rec = repspace.distill(
         teacher, corpus, tmp_path / "m", dims=8, epochs=2, loss=loss, head=False, **FAST
     )
-    assert rec["params"]["loss"] == loss and rec["params"]["head"] is False
-    assert rec["held_out_cosine"]["after"] > rec["held_out_cosine"]["before"]
+    assert rec.params["loss"] == loss and rec.params["head"] is False
+    assert rec.held_out_cosine["after"] > rec.held_out_cosine["before"]
 
 
 def test_matryoshka_prefixes() -> None:

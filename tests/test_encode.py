@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import synthetic_docs, tiny_static_model, write_jsonl
 from repspace import RepspaceError, Space
 from repspace.space import read_manifest
 
@@ -118,8 +118,6 @@ def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
 
 
 def test_static_encoder_space(tmp_path: Path) -> None:
-    from test_encoders import tiny_static_model
-
     model = tiny_static_model(tmp_path / "m")
     corpus = write_jsonl(
         tmp_path / "c.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog"}]
@@ -157,9 +155,13 @@ def test_sigkill_mid_run_then_resume_matches_clean_run_minilm(tmp_path: Path, mi
     killed_at = read_manifest(out)
     assert killed_at["status"] == "building" and 2 <= len(killed_at["shards"]) < 9
     Space.open(out, allow_building=True, verify=True)  # whatever is recorded is intact
+    recorded = [out / s[key] for s in killed_at["shards"] for key in ("vectors", "table")]
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in recorded}
 
-    resumed = subprocess.run(_encode_cmd(corpus, out, "st:all-MiniLM-L6-v2", 40), check=True)
-    assert resumed.returncode == 0
+    subprocess.run(_encode_cmd(corpus, out, "st:all-MiniLM-L6-v2", 40), check=True)
+    # a resume, not a restart: the shards recorded before the kill are kept, not written again
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in recorded} == before
+    assert read_manifest(out)["shards"][: len(killed_at["shards"])] == killed_at["shards"]
     clean = repspace.encode(corpus, minilm, tmp_path / "clean", shard_size=40, progress=False)
     assert shard_bytes(out) == shard_bytes(tmp_path / "clean")
     assert Space.open(out, verify=True).ids == [d["id"] for d in docs] == clean.ids

@@ -5,28 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tiny_static_model
 from repspace import RepspaceError, load_encoder
 from repspace.encoders import parse_spec
 from repspace.encoders.st import resolve_model
-
-
-def tiny_static_model(path: Path, seed: int = 0) -> Path:
-    """A real model2vec model with a 9-word vocabulary (no download, no teacher)."""
-    from model2vec import StaticModel
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-    from tokenizers.pre_tokenizers import Whitespace
-
-    vocab = {
-        "[PAD]": 0,
-        "[UNK]": 1,
-        **{w: i + 2 for i, w in enumerate(["the", "cat", "sat", "on", "a", "mat", "dog"])},
-    }
-    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = Whitespace()
-    vectors = np.random.default_rng(seed).normal(size=(len(vocab), 16)).astype(np.float32)
-    StaticModel(vectors, tokenizer, normalize=True).save_pretrained(str(path))
-    return path
 
 
 @pytest.mark.parametrize("spec", ["minilm", "st:", "nope:3", "hash:abc", "hash:0", ""])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import synthetic_docs, write_jsonl
+from helpers import synthetic_docs, write_jsonl
 from repspace.engines import check_engine
 from repspace.errors import RepspaceError
 

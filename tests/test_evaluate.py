@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import WORDS, synthetic_docs, write_jsonl
+from helpers import WORDS, assert_one_line_error, run, synthetic_docs, write_jsonl
 from repspace import Space, encode, evaluate
 from repspace.encoders import Encoder
 from repspace.errors import RepspaceError
@@ -18,7 +18,6 @@ from repspace.evaluation.classification import probe_scores
 from repspace.evaluation.generators import make_task
 from repspace.evaluation.leaderboard import write_report
 from repspace.fsio import atomic_write_json, read_json
-from test_cli import assert_one_line_error, run
 
 STS_PAIRS = [
     ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
@@ -64,43 +63,43 @@ def test_rows_leaderboard_correlation_and_cache(
     monkeypatch.setenv("REPSPACE_CACHE", str(tmp_path / "cache"))  # others share the session's
     encoders = ["hash:16", "hash:64", "hash:256"]
     result = evaluate(tasks, encoders=encoders, progress=False)
-    assert [t["kind"] for t in result["tasks"]] == ["retrieval", "sts", "classification"]
-    assert len(result["rows"]) == 9 and [m["encoder"] for m in result["models"]] == encoders
-    for row in result["rows"]:
+    assert [t["kind"] for t in result.tasks] == ["retrieval", "sts", "classification"]
+    assert len(result.rows) == 9 and [m["encoder"] for m in result.models] == encoders
+    for row in result.rows:
         assert row["main_score"] == row["metrics"][row["main_metric"]]
         assert row["intrinsic"]["rankme"] > 1 and 0 <= row["intrinsic"]["isoscore"] <= 1
-    retrieval = [r for r in result["rows"] if r["task_kind"] == "retrieval"]
+    retrieval = [r for r in result.rows if r["task_kind"] == "retrieval"]
     assert [r["rank"] for r in retrieval] == [1, 2, 3]
     assert retrieval[0]["main_score"] >= retrieval[-1]["main_score"]
     assert set(retrieval[0]["metrics"]) == {
         "ndcg@10", "mrr@10", "recall@1", "recall@10", "recall@100", "map@100"
     }  # fmt: skip
-    clf = next(r for r in result["rows"] if r["task_kind"] == "classification")
+    clf = next(r for r in result.rows if r["task_kind"] == "classification")
     assert set(clf["metrics"]) == {
         "logreg_accuracy", "logreg_f1_macro", "knn_accuracy", "knn_f1_macro"
     }  # fmt: skip
-    board = result["leaderboard"]
+    board = result.leaderboard
     assert [b["rank"] for b in board] == [1, 2, 3] and len(board[0]["tasks"]) == 3
     means = [b["mean_main_score"] for b in board]
     assert means == sorted(means, reverse=True)
-    corr = result["correlation"]["rankme"]
+    corr = result.correlation["rankme"]
     assert corr["all_rows"]["rows"] == 9 and -1 <= corr["all_rows"]["spearman"] <= 1
     assert corr["per_task"]["halves"]["rows"] == 3
-    assert result["cache"]["misses"] > 0
+    assert result.cache["misses"] > 0
     from repspace import load_encoder
 
-    cached = sorted(p.name for p in (Path(result["cache"]["dir"]) / "spaces").iterdir())
+    cached = sorted(p.name for p in (Path(result.cache["dir"]) / "spaces").iterdir())
     prints = {load_encoder(e).fingerprint[:16] for e in encoders}
     assert {name.split("-")[0] for name in cached} == prints  # keyed by encoder fingerprint
     assert len(cached) == 3 * 4  # per encoder: corpus, queries, sentences, texts
 
     again = evaluate(tasks, encoders=encoders, progress=False)
-    assert again["cache"]["misses"] == 0 and again["cache"]["hits"] == result["cache"]["misses"]
-    assert [r["metrics"] for r in again["rows"]] == [r["metrics"] for r in result["rows"]]
+    assert again.cache["misses"] == 0 and again.cache["hits"] == result.cache["misses"]
+    assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in result.rows]
     uncached = evaluate(tasks[:1], encoders=encoders[:1], cache=False, progress=False)
-    cached = next(r for r in result["rows"] if r["model"] == "hash:16" and r["task"] == "halves")
-    assert uncached["rows"][0]["metrics"] == pytest.approx(cached["metrics"], abs=1e-9)
-    assert uncached["cache"]["dir"] is None
+    cached = next(r for r in result.rows if r["model"] == "hash:16" and r["task"] == "halves")
+    assert uncached.rows[0]["metrics"] == pytest.approx(cached["metrics"], abs=1e-9)
+    assert uncached.cache["dir"] is None
 
 
 def test_space_rows_equal_encoder_rows(tasks: list[Path], tmp_path: Path) -> None:
@@ -108,13 +107,13 @@ def test_space_rows_equal_encoder_rows(tasks: list[Path], tmp_path: Path) -> Non
         tasks[0] / "corpus.jsonl", "hash:64", tmp_path / "sp", id_field="_id", progress=False
     )
     result = evaluate(tasks, encoders=["hash:64"], spaces=[space.path], progress=False)
-    by = {(r["task"], r["model"]): r for r in result["rows"]}
+    by = {(r["task"], r["model"]): r for r in result.rows}
     for task in ("halves", "sts", "clf"):
         enc_row, space_row = by[(task, "hash:64")], by[(task, "sp")]
         for key, value in enc_row["metrics"].items():
             assert space_row["metrics"][key] == pytest.approx(value, abs=1e-6)
     assert "queries encoded with its encoder" in by[("halves", "sp")]["notes"][0]
-    assert result["models"][1]["space"] == str(space.path)
+    assert result.models[1]["space"] == str(space.path)
 
 
 def test_space_problems_are_one_line_errors(tasks: list[Path], tmp_path: Path) -> None:
@@ -179,7 +178,7 @@ def test_sts_equals_sentence_transformers_evaluator(tasks: list[Path], minilm) -
         from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
 
     result = evaluate(tasks[1:2], encoders=[minilm], progress=False)
-    row = result["rows"][0]
+    row = result.rows[0]
     s1, s2, gold = zip(*STS_PAIRS, strict=True)
     reference = EmbeddingSimilarityEvaluator(
         list(s1), list(s2), list(gold), similarity_fn_names=["cosine"]
@@ -237,7 +236,7 @@ class ConstantEncoder(Encoder):
 
 def test_undefined_scores_are_none_not_nan(tasks: list[Path]) -> None:
     result = evaluate(tasks[1:2], encoders=[ConstantEncoder(), "hash:32"], progress=False)
-    const = next(r for r in result["rows"] if r["model"] == "const:4")
+    const = next(r for r in result.rows if r["model"] == "const:4")
     assert const["metrics"] == {"spearman": None, "pearson": None} and const["rank"] == 2
     assert const["main_score"] is None
-    assert "NaN" not in json.dumps(result)
+    assert "NaN" not in json.dumps(result.to_dict())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import synthetic_docs, write_jsonl
 from repspace import RepspaceError, Space
 from repspace.index import Index
 from repspace.index.projection import CACHE, projection
@@ -71,6 +71,11 @@ def test_manifest_records_fingerprints_and_checksums(index: Index, space: Space)
     assert m["space"]["fingerprint"] == space.fingerprint and len(m["space"]["digest"]) == 64
     assert set(m["sha256"]) == set(m["files"].values())
     assert (index.path / m["files"]["ann"]).is_file() and m["maps"] == []
+    info = index.info()  # what /spaces shows
+    assert (info.n, info.dim, info.encoder, info.space) == (1200, 64, "hash:64", m["space"]["path"])
+    assert list(info.to_dict()) == [
+        "path", "n", "dim", "dtype", "exact", "encoder", "fingerprint", "space", "columns",
+    ]  # fmt: skip
 
 
 def test_search_matches_exact_search(index: Index, space: Space) -> None:
@@ -115,6 +120,15 @@ def test_bad_queries_and_k(index: Index) -> None:
     with pytest.raises(RepspaceError, match="too large"):
         index.search("vector", k=10**9)
     assert len(index.search("vector", k=5000)) <= 1200
+    with pytest.raises(RepspaceError, match="positive integer"):  # k first: no encoding
+        index.search("   ", k=0)
+
+
+def test_hnsw_parameters_are_checked(space: Space, tmp_path: Path) -> None:
+    for bad in ({"connectivity": 1}, {"expansion_add": 0}, {"expansion_search": 1}):
+        with pytest.raises(RepspaceError, match="--expansion-search must be >= 2"):
+            Index.build(space, tmp_path / "ix", progress=False, **bad)
+    assert not (tmp_path / "ix").exists()
 
 
 def test_foreign_query_vectors_are_refused(index: Index) -> None:
@@ -196,7 +210,7 @@ def test_missing_corrupt_and_wrong_encoder_files(space: Space, tmp_path: Path) -
     (other / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(RepspaceError, match="install the same model or rebuild"):
         Index.open(other).search("vector")
-    with pytest.raises(RepspaceError, match="already exists"):
+    with pytest.raises(RepspaceError, match="directory is not empty; pass --overwrite"):
         Index.build(space, other, progress=False)
     with pytest.raises(RepspaceError, match="not a repspace index"):
         Index.build(space, space.path, progress=False, overwrite=True)
@@ -228,7 +242,7 @@ def test_cli_index_search_and_errors(space: Space, tmp_path: Path) -> None:
     one_line_error(run("search", out, "x", "--filter", "kind"), "field=value")
     one_line_error(run("search", out, "x", "--filter", "nope=1"), "cannot filter on 'nope'")
     one_line_error(run("search", tmp_path / "none", "x"), "no such index directory")
-    one_line_error(run("index", space.path, "--out", out), "already exists")
+    one_line_error(run("index", space.path, "--out", out), "not empty; pass --overwrite")
     m = json.loads((out / "manifest.json").read_text())
     (out / m["files"]["ann"]).write_bytes(b"garbage")
     one_line_error(run("search", out, "x"), "checksum mismatch")

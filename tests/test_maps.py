@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from repspace import RepspaceError, Space
 from repspace.maps import REGISTRY, Chain, Map, load_map, make_map, map_class
+from repspace.maps.base import CONFIG, WEIGHTS
 from repspace.maps.matryoshka import MatryoshkaAdaptor
 from repspace.maps.quantize import BinaryQuantizer, Int8Quantizer
 
@@ -57,15 +59,111 @@ def test_contract_fit_transform_save_load(kind: str, tmp_path: Path) -> None:
     assert type(again) is type(m) and again.fingerprint == m.fingerprint
     np.testing.assert_array_equal(again.transform(x), out)
     assert Map.load(tmp_path / "m").fingerprint == m.fingerprint
-    # No pickle: the files are JSON and safetensors.
-    assert b"pickle" not in (tmp_path / "m" / "map.safetensors").read_bytes()[:200]
+    assert_no_pickle(tmp_path / "m")
+
+
+def assert_no_pickle(path: Path) -> None:
+    """The map's files are JSON and safetensors (a JSON header, then raw little-endian buffers
+    that fill the rest of the file exactly), nothing else."""
+    from safetensors.numpy import load_file
+
+    assert {p.name for p in path.iterdir() if p.is_file()} == {CONFIG, WEIGHTS}
+    json.loads((path / CONFIG).read_text())
+    raw = (path / WEIGHTS).read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + size])
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    assert sum(e - b for b, e in (t["data_offsets"] for t in tensors.values())) == (
+        len(raw) - 8 - size
+    )
+    loaded = load_file(str(path / WEIGHTS))
+    assert set(loaded) == set(tensors)
+    assert all(isinstance(a, np.ndarray) and a.dtype != object for a in loaded.values())
 
 
 def test_registry_and_unknown_kind() -> None:
+    from repspace.maps.registry import (
+        ALIGN_METHODS,
+        COMPRESS_METHODS,
+        MIGRATE_METHODS,
+        QUANTIZERS,
+        methods,
+    )
+
     for kind in REGISTRY:
         assert map_class(kind).kind == kind
     with pytest.raises(RepspaceError, match="unknown map kind"):
         map_class("nope")
+    # One registry says what each kind is for; the method lists derive from it.
+    assert methods("compress") == ("truncate", "pca", "pca-whiten", "matryoshka")
+    assert QUANTIZERS == ("int8", "binary")
+    assert "pca-whiten+binary" in COMPRESS_METHODS and "int8" in COMPRESS_METHODS
+    assert ALIGN_METHODS == ("procrustes", "linear", "affine", "cca", "relative")
+    assert MIGRATE_METHODS == ("procrustes", "linear", "affine", "cca")
+    assert make_map("pca-whiten", dim=4).get_params() == {"dim": 4, "whiten": True}
+    with pytest.raises(RepspaceError, match="unknown alignment method 'pca'"):
+        make_map("pca", "align", dim=4)
+
+
+def test_params_follow_sklearn(tmp_path: Path) -> None:
+    from sklearn.base import clone
+
+    m = make_map("pca", dim=8)
+    assert m.set_params(whiten=True) is m and m.whiten is True
+    with pytest.raises(RepspaceError, match="invalid parameter 'dims' for PCA"):
+        m.set_params(dims=4)
+    # scikit-learn's own clone() works from get_params.
+    c = clone(m)
+    assert type(c) is type(m) and c.get_params() == m.get_params() and not c.fitted
+    chain = Chain([make_map("pca", dim=8), make_map("truncate", dim=4), make_map("pca", dim=2)])
+    params = chain.get_params()
+    assert params["pca-1__dim"] == 8 and params["truncate__dim"] == 4 and params["pca-2__dim"] == 2
+    assert set(chain.get_params(deep=False)) == {"steps"}
+    chain.set_params(truncate__dim=6, **{"pca-2": make_map("truncate", dim=3)})
+    assert chain.steps[1].dim == 6 and chain.steps[2].kind == "truncate"
+    with pytest.raises(RepspaceError, match="invalid parameter 'int8__quantile'"):
+        chain.set_params(int8__quantile=0.1)
+
+
+def test_learned_state_is_set_by_fit_only() -> None:
+    x = low_rank()
+    m = make_map("matryoshka", dim=8, steps=5, validation=0)
+    assert not any(k.endswith("_") for k in vars(m))
+    m.fit(x)
+    assert m.rotation_ is not None
+    # A refit starts afresh: no state of the previous fit survives (rotation_ would be used).
+    plain = make_map("matryoshka", dim=8, steps=5, validation=0, rotate=False).fit(x)
+    m.set_params(rotate=False).fit(x)
+    assert not hasattr(m, "rotation_") and m.fingerprint == plain.fingerprint
+
+
+def test_prefix_of_nested_maps(tmp_path: Path) -> None:
+    x = low_rank()
+    for m in (make_map("truncate", dim=16), make_map("pca", dim=16, whiten=True)):
+        m.fit(x)
+        small = m.prefix(6)
+        assert small is not m and m.output_dim_ == 16 and small.output_dim_ == 6
+        np.testing.assert_allclose(small.transform(x), m.transform(x)[:, :6], atol=1e-6)
+        np.testing.assert_allclose(
+            small.transform(x), type(m)(**{**m.get_params(), "dim": 6}).fit(x).transform(x),
+            atol=1e-5,
+        )  # fmt: skip
+        small.save(tmp_path / m.kind)
+        assert load_map(tmp_path / m.kind).fingerprint == small.fingerprint
+    adaptor = make_map("matryoshka", dim=16, steps=5).fit(x)
+    np.testing.assert_allclose(
+        adaptor.prefix(4).transform(x), adaptor.transform(x)[:, :4], atol=1e-6
+    )
+    chain = Chain([make_map("pca", dim=20), make_map("truncate", dim=12)]).fit(x)
+    np.testing.assert_array_equal(chain.prefix(5).transform(x), chain.transform(x)[:, :5])
+    with pytest.raises(RepspaceError, match="between 1 and the space's 16"):
+        m.prefix(17)
+    quantized = Chain([make_map("pca", dim=4), make_map("binary")]).fit(x)
+    for not_nested in (make_map("int8").fit(x), quantized):
+        with pytest.raises(RepspaceError, match=r"(int8|binary) map is not nested"):
+            not_nested.prefix(2)
+    with pytest.raises(RepspaceError, match="not fitted"):
+        make_map("pca", dim=4).prefix(2)
 
 
 def test_truncate_and_pca_against_sklearn() -> None:
@@ -191,11 +289,20 @@ def test_chain_fits_in_order_and_saves(tmp_path: Path) -> None:
         chain.transform(x), make_map("binary").fit(pca.transform(x)).transform(pca.transform(x))
     )
     chain.save(tmp_path / "c")
+    # One writer: the chain's directory holds map.json + map.safetensors like any map, its steps
+    # in subdirectories written the same way.
+    assert_no_pickle(tmp_path / "c")
+    for step in ("00-pca", "01-binary"):
+        assert_no_pickle(tmp_path / "c" / step)
     again = load_map(tmp_path / "c")
     assert isinstance(again, Chain) and again.fingerprint == chain.fingerprint
     np.testing.assert_array_equal(again.transform(x), chain.transform(x))
     with pytest.raises(RepspaceError, match="last map of a chain"):
         Chain([make_map("int8"), make_map("pca", dim=4)]).fit(x)
+    # A chain of fitted maps is fitted: its state is its steps'.
+    fitted = Chain([pca, make_map("int8").fit(pca.transform(x))])
+    assert fitted.fitted and fitted.input_dim_ == 32 and fitted.output_dim_ == 8
+    assert not Chain([pca, make_map("int8")]).fitted
 
 
 def test_tampered_map_is_refused(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import repspace
-from repspace import RepspaceError, Space
+from repspace import RepspaceError, Space, kernels
 from repspace.metrics import (
     anisotropy,
     duplicates,
@@ -19,7 +19,7 @@ from repspace.metrics import (
     neighbors,
     spectrum,
     uniformity,
-) 
+)
 from repspace.metrics.hubness import hubness_stats, top_hubs
 from repspace.metrics.norms import norm_stats
 
@@ -119,7 +119,7 @@ def test_wide_spaces_use_a_row_sample(monkeypatch: pytest.MonkeyPatch) -> None:
         spectrum.von_neumann_entropy(exact), rel=1e-9
     )
     result = repspace.inspect(rng().standard_normal((40, 32)))
-    assert "sample of 16 rows" in result["scope"]["rankme"]
+    assert "sample of 16 rows" in result.scope["rankme"]
 
 
 # --------------------------------------------------------------------------- anisotropy
@@ -139,31 +139,6 @@ def test_mean_cosine_and_contributions_are_exact() -> None:
 
 
 # --------------------------------------------------------------------------- neighbours
-def test_cosine_knn_matches_scikit_learn() -> None:
-    from sklearn.neighbors import NearestNeighbors
-
-    x = rng().standard_normal((700, 16)).astype(np.float32)
-    u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    idx, sims = neighbors.cosine_knn(u, 5, block=128)
-    dist, ref = NearestNeighbors(n_neighbors=6, metric="cosine").fit(x).kneighbors(x)
-    assert np.array_equal(idx, ref[:, 1:])
-    assert np.allclose(sims, 1 - dist[:, 1:], atol=1e-5)
-    assert neighbors.cosine_knn(u[:4], 10)[0].shape == (4, 3)  # k capped at m - 1
-
-
-def test_nearest_other_similarity_matches_brute_force() -> None:
-    x = rng().standard_normal((300, 8))
-    x[7] = x[200] * 2.0  # same direction, other norm
-    norms = np.linalg.norm(x, axis=1)
-    u = x / norms[:, None]
-    cos = u @ u.T
-    np.fill_diagonal(cos, -np.inf)
-    queries = np.array([0, 7, 150, 299])
-    got = neighbors.nearest_other_similarity(x, norms, queries, block=64)
-    assert np.allclose(got, cos[queries].max(axis=1), atol=1e-6)
-    assert got[1] == pytest.approx(1.0, abs=1e-6)
-
-
 def test_planted_hub() -> None:
     # points in a cone around c; a point exactly at c is everyone's neighbour
     c = np.zeros(20)
@@ -171,7 +146,7 @@ def test_planted_hub() -> None:
     x = c + 0.3 * rng().standard_normal((1_000, 20))
     x[123] = c
     u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    idx, _ = neighbors.cosine_knn(u, 10)
+    idx, _ = kernels.cosine_knn(u, 10)
     stats = hubness_stats(idx)
     hub, count = top_hubs(idx, 1)[0]
     assert hub == 123 and count > 5 * 10 and count == stats["max_k_occurrence"]
@@ -228,7 +203,7 @@ def test_duplicates() -> None:
     x[30] = x[31] + 1e-4
     assert duplicates.exact_duplicate_count(x) == 3
     u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    _, sims = neighbors.cosine_knn(u, 1)
+    _, sims = kernels.cosine_knn(u, 1)
     assert duplicates.near_duplicate_share(sims[:, 0]) == pytest.approx(7 / 500)
     stats = norm_stats(np.linalg.norm(x, axis=1))
     assert stats["min"] <= stats["p01"] <= stats["median"] <= stats["p99"] <= stats["max"]
@@ -239,7 +214,7 @@ def test_inspect_array_exact_when_small_and_sampled_when_large() -> None:
     x = (rng().standard_normal((1_500, 24)) + 0.5).astype(np.float32)
     x[5] = x[6]
     result = repspace.inspect(x, sample=None, k=5)
-    m = result["metrics"]
+    m = result.metrics
     assert set(m) >= {
         "rankme", "isoscore", "mean_cosine", "pc1_variance_share", "pc10_variance_share",
         "top3_dims_cosine_share", "hubness_skewness", "antihub_share", "hub_share",
@@ -251,19 +226,18 @@ def test_inspect_array_exact_when_small_and_sampled_when_large() -> None:
     assert m["isoscore"] == pytest.approx(spectrum.isoscore(x))
     assert m["exact_duplicate_share"] == pytest.approx(1 / 1_500)
     assert m["near_duplicate_share"] == pytest.approx(2 / 1_500)
-    assert all(s == "all 1,500 rows" for s in result["scope"].values())
-    assert result["params"]["k"] == 5 and len(result["figures"]["k_occurrence"]) == 1_500
+    assert all(s == "all 1,500 rows" for s in result.scope.values())
+    assert result.params["k"] == 5 and len(result.figures["k_occurrence"]) == 1_500
 
     sampled = repspace.inspect(x, sample=500, near_duplicate_queries=300, seed=1)
-    assert "uniform sample of 500 of 1,500 rows" in sampled["scope"]["hubness_skewness"]
+    assert "uniform sample of 500 of 1,500 rows" in sampled.scope["hubness_skewness"]
     assert (
-        "300 sampled rows, each searched against all 1,500"
-        in sampled["scope"]["near_duplicate_share"]
+        "300 sampled rows, each searched against all 1,500" in sampled.scope["near_duplicate_share"]
     )
-    assert sampled["scope"]["rankme"] == "all 1,500 rows"
-    assert sampled["metrics"]["rankme"] == pytest.approx(m["rankme"])
+    assert sampled.scope["rankme"] == "all 1,500 rows"
+    assert sampled.metrics["rankme"] == pytest.approx(m["rankme"])
     again = repspace.inspect(x, sample=500, near_duplicate_queries=300, seed=1)
-    assert again["metrics"] == sampled["metrics"]
+    assert again.metrics == sampled.metrics
 
 
 def test_inspect_space_with_texts_labels_and_pairs(tmp_path: Path) -> None:
@@ -277,18 +251,18 @@ def test_inspect_space_with_texts_labels_and_pairs(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("# a comment\nid1\tid2\nid3\tid4\n", encoding="utf-8")
     result = repspace.inspect(space, pairs=pairs, color_by="kind")
-    hub = result["details"]["top_hubs"][0]
+    hub = result.details["top_hubs"][0]
     assert hub["id"] == "id42" and hub["text"] == "document number 42"
-    assert set(result["figures"]["map"]["labels"]) == {"odd", "even"}
+    assert set(result.figures["map"]["labels"]) == {"odd", "even"}
     expected = uniformity.alignment(x[[1, 3]], x[[2, 4]])
-    assert result["metrics"]["alignment"] == pytest.approx(expected)
-    assert result["scope"]["alignment"] == "2 positive pairs"
-    assert result["space"]["path"] == str(tmp_path / "s")
+    assert result.metrics["alignment"] == pytest.approx(expected)
+    assert result.scope["alignment"] == "2 positive pairs"
+    assert result.space["path"] == str(tmp_path / "s")
     # the same by directory, JSONL pairs
     jsonl = tmp_path / "pairs.jsonl"
     jsonl.write_text('{"a": "id1", "b": "id2"}\n{"a": "id3", "b": "id4"}\n', encoding="utf-8")
     again = repspace.inspect(tmp_path / "s", pairs=jsonl)
-    assert again["metrics"]["alignment"] == pytest.approx(expected)
+    assert again.metrics["alignment"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -305,6 +279,12 @@ def test_bad_arrays_are_refused(make, needle: str) -> None:
     x = make(rng().standard_normal((10, 4)))
     with pytest.raises(RepspaceError, match=needle):
         repspace.inspect(x)
+
+
+@pytest.mark.parametrize("options", [{"k": 0}, {"sample": 2}])
+def test_bad_sizes_are_refused(options: dict[str, int]) -> None:
+    with pytest.raises(RepspaceError, match="--k must be at least 1 and --sample at least 3"):
+        repspace.inspect(rng().standard_normal((10, 4)), **options)
 
 
 def test_bad_pairs_and_labels(tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import assert_one_line_error, run, synthetic_docs, write_jsonl
 from repspace import Migration, RepspaceError, Space
 from repspace.space import read_manifest
-from test_cli import assert_one_line_error, run
 
 OLD, NEW = "hash:256", "hash:384"
 
@@ -31,23 +30,24 @@ def _old_space(tmp_path: Path, n: int = 300) -> tuple[Path, list[dict[str, str]]
 def test_plan_start_backfill_search_status(tmp_path: Path) -> None:
     old, docs = _old_space(tmp_path)
     p = repspace.maps.migration.plan(old, NEW, sample=0.5, method="linear")
-    assert p["sample"] == 150 and 0 <= p["self_r@10"] <= 1
+    assert p.sample == 150 and 0 <= p.self_r10 <= 1
+    assert "self_r@10" in p.to_dict() and "retained" not in p.to_dict()  # no task
     mig = Migration.start(old, NEW, tmp_path / "mig", sample=0.5, method="linear", batch=64)
-    assert mig.status()["done"] == 0 and mig.status()["status"] == "mapped"
+    assert mig.status().done == 0 and mig.status().status == "mapped"
     q = docs[7]["text"]
     hits = mig.search(q, 5)[0]
     assert len(hits) == 5
     mig.backfill(max_batches=2)
     st = mig.status()
-    assert st["done"] == 128 and st["status"] == "backfilling"
+    assert st.done == 128 and st.status == "backfilling"
     mixed = mig.search([q, docs[200]["text"]], 5)
     assert mixed[0][0][0] == docs[7]["id"]  # found natively in the NEW part
     assert all(len(h) == 5 for h in mixed)
     ids = [i for i, _ in mixed[1]]
     assert len(ids) == len(set(ids))
     mig.backfill()
-    st = Migration(tmp_path / "mig").status()
-    assert st["status"] == "done" and st["fraction"] == 1.0 and st["map"] is None
+    st = Migration.open(tmp_path / "mig").status()
+    assert st.status == "done" and st.fraction == 1.0 and st.map is None
     new = Space.open(tmp_path / "mig" / "new", verify=True)
     assert new.ids == [d["id"] for d in docs] and new.dim == 384
     clean = repspace.encode(tmp_path / "c.jsonl", NEW, tmp_path / "clean", progress=False)
@@ -76,7 +76,7 @@ def test_backfill_sigkill_and_resume(tmp_path: Path) -> None:
     proc.wait()
     killed = read_manifest(mig / "new")
     assert killed["status"] == "building" and 3 <= len(killed["shards"]) < 30
-    assert Migration(mig).status()["status"] == "backfilling"
+    assert Migration.open(mig).status().status == "backfilling"
     Space.open(mig / "new", allow_building=True, verify=True)  # what is recorded is intact
     subprocess.run(_backfill_cmd(mig), check=True)
     new = Space.open(mig / "new", verify=True)
@@ -133,7 +133,7 @@ def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
     p = repspace.maps.migration.plan(
         tmp_path / "old", NEW, sample=30, sentences=False, extra_anchors=tmp_path / "extra.txt"
     )
-    assert p["anchors"] == {"documents": 30, "sentences": 0, "extra": 2}
-    sizes = [c["documents"] for c in p["curve"]]
-    assert sizes == sorted(sizes) and sizes[-1] == 30 and "--task" in p["advice"]
-    assert p["curve"][-1]["self_r@10"] == p["self_r@10"]
+    assert p.anchors == {"documents": 30, "sentences": 0, "extra": 2}
+    sizes = [c["documents"] for c in p.curve]
+    assert sizes == sorted(sizes) and sizes[-1] == 30 and "--task" in p.advice
+    assert p.curve[-1]["self_r@10"] == p.self_r10

@@ -4,7 +4,6 @@ worker; the CLI options; the install hint without Ray."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import (
+    corpus_with_fields,
+    select_pool,
+    space_files,
+    synthetic_docs,
+    tiny_static_model,
+    write_jsonl,
+)
 from repspace.errors import RepspaceError
 from repspace.space import Space, read_manifest
 
@@ -33,21 +39,6 @@ def cluster():
     ray.shutdown()
 
 
-def space_files(space_dir: Path) -> dict[str, bytes]:
-    """Every shard file's bytes and the manifest without its timestamps."""
-    files = {p.name: p.read_bytes() for p in sorted((space_dir / "shards").glob("[0-9]*"))}
-    manifest = json.loads((space_dir / "manifest.json").read_text())
-    for key in ("created", "updated"):
-        manifest.pop(key)
-    files["manifest"] = json.dumps(manifest, sort_keys=True).encode()
-    return files
-
-
-def corpus_with_fields(path: Path, n: int, seed: int = 0) -> Path:
-    docs = synthetic_docs(n, seed=seed)
-    return write_jsonl(path, [{**d, "lang": ["en", "fr", None][i % 3]} for i, d in enumerate(docs)])
-
-
 def test_encode_ray_is_byte_identical_to_local(cluster, tmp_path: Path) -> None:
     corpus = corpus_with_fields(tmp_path / "c.jsonl", 700)
     opts = {"shard_size": 120, "batch_size": 16, "progress": False, "fields": ["lang"]}
@@ -60,7 +51,6 @@ def test_encode_ray_is_byte_identical_to_local(cluster, tmp_path: Path) -> None:
 
 def test_encode_ray_static_model_and_cli(cluster, tmp_path: Path) -> None:
     from repspace.cli import app
-    from test_encoders import tiny_static_model
 
     model = tiny_static_model(tmp_path / "m")
     corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(300, seed=1))
@@ -149,17 +139,11 @@ def test_encode_ray_survives_a_killed_worker(cluster, tmp_path: Path) -> None:
     assert space.n == 8_000 and len(set(Space.open(out).ids)) == 8_000
 
 
-def _pool(tmp_path: Path) -> tuple[Path, Path]:
-    docs = synthetic_docs(2_400, seed=6)
-    docs += [{"id": f"dup-{i}", "text": docs[i]["text"]} for i in range(0, 300, 7)]
-    target = write_jsonl(tmp_path / "target.jsonl", synthetic_docs(150, seed=7)[:150])
-    return target, write_jsonl(tmp_path / "pool.jsonl", docs)
-
-
 @pytest.mark.parametrize("dedup", ["exact", "near"])
 def test_select_ray_is_identical_to_local(cluster, tmp_path: Path, dedup: str) -> None:
-    target, pool = _pool(tmp_path)
-    opts = {"seed": 3, "dedup": dedup, "chunk_size": 300, "progress": False}
+    target, pool = select_pool(tmp_path)
+    # short documents: min_tokens=0 keeps them (the default, 100, would skip them all)
+    opts = {"seed": 3, "dedup": dedup, "chunk_size": 300, "progress": False, "min_tokens": 0}
     local = repspace.select(target, pool, 200, tmp_path / "local", jobs=1, **opts)
     remote = repspace.select(target, pool, 200, tmp_path / "ray", engine="ray", **opts)
     assert remote.selected_ids == local.selected_ids and len(local.selected_ids) == 200
@@ -172,9 +156,10 @@ def test_select_ray_is_identical_to_local(cluster, tmp_path: Path, dedup: str) -
 def test_select_ray_cli_and_space_features_refused(cluster, tmp_path: Path) -> None:
     from repspace.cli import app
 
-    target, pool = _pool(tmp_path)
-    repspace.select(target, pool, 50, tmp_path / "local", progress=False)
-    args = ["select", "-t", str(target), "-p", str(pool), "-k", "50", "--quiet"]
+    target, pool = select_pool(tmp_path)
+    repspace.select(target, pool, 50, tmp_path / "local", progress=False, min_tokens=0)
+    args = ["select", "-t", str(target), "-p", str(pool), "-k", "50", "--quiet",
+            "--min-tokens", "0"]  # fmt: skip
     result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "ray"), "--engine", "ray"])
     assert result.exit_code == 0, result.output
     selected = (tmp_path / "ray" / "selected.jsonl").read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import repspace
-from test_ray import _pool, corpus_with_fields, space_files
+from helpers import corpus_with_fields, select_pool, space_files
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -38,8 +38,8 @@ def test_two_nodes_encode_and_select_equal_local(two_nodes, tmp_path: Path) -> N
     repspace.encode(corpus, "hash:32", tmp_path / "ray", engine="ray", num_actors=2, **opts)
     assert space_files(tmp_path / "ray") == space_files(tmp_path / "local")
 
-    target, pool = _pool(tmp_path)
-    sel = {"seed": 1, "chunk_size": 250, "progress": False}
+    target, pool = select_pool(tmp_path)
+    sel = {"seed": 1, "chunk_size": 250, "progress": False, "min_tokens": 0}
     local = repspace.select(target, pool, 100, tmp_path / "sel-local", **sel)
     remote = repspace.select(target, pool, 100, tmp_path / "sel-ray", engine="ray", **sel)
     assert remote.selected_ids == local.selected_ids

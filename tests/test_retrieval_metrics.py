@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from repspace import kernels
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import (
     DEFAULT,
@@ -16,9 +17,8 @@ from repspace.evaluation.retrieval import (
     retrieval_metrics,
     score_queries,
     score_run,
-    search,
 )
-from repspace.evaluation import retrieval
+from repspace.kernels import cosine_search as search
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -101,7 +101,7 @@ def test_metric_names() -> None:
 
 @pytest.mark.parametrize("block_cells", [1 << 24, 64])
 def test_search_is_exact_in_any_blocking(monkeypatch: pytest.MonkeyPatch, block_cells: int) -> None:
-    monkeypatch.setattr(retrieval, "_BLOCK_CELLS", block_cells)
+    monkeypatch.setattr(kernels, "BLOCK_CELLS", block_cells)
     rng = np.random.default_rng(0)
     q, d = rng.standard_normal((37, 12)), rng.standard_normal((301, 12)) * 5
     scores, idx = search(q, d, 20)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from repspace import RepspaceError
-from repspace.index.search import ShortlistSearch, exact_search, rerank_search
+from repspace.index.search import ShortlistSearch, hamming_search, rerank_search
+from repspace.kernels import cosine_search as exact_search
 from repspace.maps import make_map
 
 
@@ -53,3 +57,63 @@ def test_bad_search_input() -> None:
         rerank_search(q, d, 10, shortlist=5)
     with pytest.raises(RepspaceError, match="between 1 and 64"):
         ShortlistSearch(d, cheap=100)
+
+
+def brute_hamming(docs: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Hamming distances by unpacking the bits; nearest first, lower index first among ties."""
+    dist = np.unpackbits(queries[:, None, :] ^ docs[None, :, :], axis=2).sum(axis=2)
+    return np.argsort(dist, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("bits", [8, 24, 384])
+def test_hamming_search_is_exact_with_lower_index_ties(bits: int) -> None:
+    rng = np.random.default_rng(bits)
+    docs = np.packbits(rng.standard_normal((1500, bits)) > 0, axis=1)
+    queries = np.packbits(rng.standard_normal((40, bits)) > 0, axis=1)
+    for k in (1, 10, 100, 1500, 2000):
+        got = hamming_search(docs, queries, k, threads=1)
+        np.testing.assert_array_equal(got, brute_hamming(docs, queries, min(k, 1500)))
+    assert hamming_search(docs, queries[:1], 5).shape == (1, 5)
+
+
+class SignBits:
+    """A binary quantizer by duck typing only: ``transform`` gives packed uint8 codes."""
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.packbits(np.asarray(x) > 0, axis=1)
+
+    def decode_transform(self, x: np.ndarray) -> np.ndarray:
+        raise AssertionError("a binary quantizer is searched by Hamming distance")
+
+
+class Prefix:
+    """A float map by duck typing only."""
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32)[:, :16]
+
+    decode_transform = transform
+
+
+def test_cheap_maps_are_duck_typed() -> None:
+    q, d = clustered()
+    binary = ShortlistSearch(d, cheap="binary")
+    ducked = ShortlistSearch(d, cheap=SignBits())
+    np.testing.assert_array_equal(ducked.shortlist(q, 50), binary.shortlist(q, 50))
+    np.testing.assert_array_equal(
+        ShortlistSearch(d, cheap=Prefix()).shortlist(q, 50),
+        ShortlistSearch(d, cheap=16).shortlist(q, 50),
+    )
+    with pytest.raises(RepspaceError, match="use 'binary', an int, or a Map"):
+        ShortlistSearch(d, cheap=object())
+    with pytest.raises(RepspaceError, match="NaN"):
+        ShortlistSearch(np.full((3, 4), np.nan))
+
+
+def test_search_module_imports_neither_maps_nor_faiss() -> None:
+    code = (
+        "import sys, repspace.index.search; "
+        "print(sorted(m for m in sys.modules if m.startswith('repspace.maps') or m == 'faiss'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

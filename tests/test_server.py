@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import synthetic_docs, write_jsonl
 from repspace.index import Index
-from repspace.index.server import MAX_BODY, create_app, index_names
+from repspace.index.server import MAX_BODY, create_app, index_names, serve
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,8 @@ def test_api_key(index_dir: Path) -> None:
     assert wrong.status_code == 401
     ok = client.get("/search", params={"q": "a"}, headers={"X-API-Key": "s3cret"})
     assert ok.status_code == 200 and ok.json()["hits"]
+    with pytest.raises(repspace.RepspaceError, match="--api-key is empty"):
+        create_app({"docs": Index.open(index_dir)}, api_key=" ")
 
 
 def test_names_are_unique() -> None:
@@ -193,3 +195,8 @@ def test_serve_refuses_bad_options(index_dir: Path, tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
     r = run(str(index_dir), "--port", "70000")
     assert r.returncode == 2 and "not a TCP port" in r.stderr
+    # The API refuses them too, before opening anything.
+    with pytest.raises(repspace.RepspaceError, match="not a TCP port"):
+        serve([tmp_path / "missing"], port=-1)
+    with pytest.raises(repspace.RepspaceError, match="--api-key is empty"):
+        serve([tmp_path / "missing"], api_key="")

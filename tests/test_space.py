@@ -33,6 +33,9 @@ def test_from_arrays_round_trip_memmapped(tmp_path: Path) -> None:
     assert opened.texts is None
     assert [len(i) for i, _ in opened.iter_shards()] == [10, 10, 5]
     assert space.fingerprint == opened.fingerprint
+    info = opened.summary()  # repspace info
+    assert (info.n, info.dim, info.shards, info.encoder, info.verified) == (25, 8, 3, None, None)
+    assert list(info.to_dict())[:3] == ["path", "status", "n"] and "verified" not in info.to_dict()
 
 
 def test_single_shard_vectors_are_a_memmap(tmp_path: Path) -> None:
@@ -85,7 +88,7 @@ def test_output_directory_rules(tmp_path: Path) -> None:
         Space.from_arrays(tmp_path / "busy", ["a"], np.ones((1, 2)), overwrite=True)
     assert (tmp_path / "busy" / "notes.txt").exists()
     Space.from_arrays(tmp_path / "s", ["a"], np.ones((1, 2)))
-    with pytest.raises(RepspaceError, match="already exists"):
+    with pytest.raises(RepspaceError, match="directory is not empty; pass --overwrite"):
         Space.from_arrays(tmp_path / "s", ["a"], np.ones((1, 2)))
     assert Space.from_arrays(tmp_path / "s", ["b"], np.ones((1, 2)), overwrite=True).ids == ["b"]
 

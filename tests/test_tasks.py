@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_jsonl
+from helpers import write_jsonl
 from repspace import Record
 from repspace.errors import RepspaceError
 from repspace.evaluation.generators import make_pairs, make_task, span_pairs
@@ -178,22 +178,22 @@ def papers(tmp_path: Path) -> Path:
 def test_make_task_title_body(tmp_path: Path) -> None:
     out = tmp_path / "task"
     info = make_task(papers(tmp_path), "title-body", out, text_field="abstract")
-    assert info["kind"] == "title-body" and info["documents"] == 3 and info["queries"] == 3
-    assert info["skipped"] == {"total": 1, "by_reason": {"no title": 1}}
-    assert len(info["source"]["hash"]) == 64
+    assert info.kind == "title-body" and info.documents == 3 and info.queries == 3
+    assert info.skipped == {"total": 1, "by_reason": {"no title": 1}}
+    assert len(info.source["hash"]) == 64
     task = load_task(out)
     assert isinstance(task, RetrievalTask)
     assert task.queries["a"] == "Dense retrieval" and task.qrels["a"] == {"a": 1}
     assert next(r.text for r in task.corpus if r.id == "a") == PARAGRAPH  # body only
-    assert json.loads((out / "task.json").read_text())["seed"] == 0
-    with pytest.raises(RepspaceError, match="a task already exists there; pass --overwrite"):
+    assert json.loads((out / "task.json").read_text()) == info.to_dict() and info.seed == 0
+    with pytest.raises(RepspaceError, match="directory is not empty; pass --overwrite"):
         make_task(papers(tmp_path), "title-body", out, text_field="abstract")
 
 
 def test_make_task_split_half_and_span_are_seeded(tmp_path: Path) -> None:
     source = papers(tmp_path)
     info = make_task(source, "split-half", tmp_path / "h", text_field="abstract")
-    assert info["documents"] == 3 and info["skipped"]["by_reason"] == {"too short": 1}
+    assert info.documents == 3 and info.skipped["by_reason"] == {"too short": 1}
     half = load_task(tmp_path / "h")
     words = PARAGRAPH.split()
     assert half.queries["a"] == " ".join(words[: len(words) // 2])
@@ -241,6 +241,6 @@ def test_make_task_max_queries_samples_queries_keeps_documents(tmp_path: Path) -
     source = write_jsonl(tmp_path / "c.jsonl", docs)
     info = make_task(source, "split-half", tmp_path / "a", max_queries=5, seed=1)
     make_task(source, "split-half", tmp_path / "b", max_queries=5, seed=1)
-    assert info["documents"] == 20 and info["queries"] == 5
+    assert info.documents == 20 and info.queries == 5
     a, b = load_task(tmp_path / "a"), load_task(tmp_path / "b")
     assert list(a.queries) == list(b.queries) and len(a.corpus) == 20

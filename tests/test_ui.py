@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import repspace
-from conftest import synthetic_docs, write_jsonl
+from helpers import synthetic_docs, write_jsonl
 from repspace.index import Index
 from repspace.index.server import create_app
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from repspace.errors import RepspaceError
+from repspace.fsio import JsonlError, jsonl_object
 from repspace.progress import progress_bar
 
 FORMATS = {
@@ -323,26 +323,16 @@ def _decoded_lines(f: CorpusFile) -> Iterator[tuple[int, str | _Problem]]:
 
 
 def _read_jsonl(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
-    for lineno, line in _decoded_lines(f):
-        if isinstance(line, _Problem) or not line.strip():
-            if isinstance(line, _Problem):
-                yield lineno, line
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield lineno, _Problem("malformed row", f"{f.path}:{lineno}: invalid JSON ({e.msg})")
-            continue
-        if not isinstance(obj, dict):
-            yield (
-                lineno,
-                _Problem(
-                    "malformed row",
-                    f"{f.path}:{lineno}: expected a JSON object, got {type(obj).__name__}",
-                ),
-            )
-            continue
-        yield lineno, obj
+    with open(f.path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                obj = jsonl_object(raw, f"{f.path}:{lineno}")
+            except JsonlError as e:
+                reason = "invalid utf-8" if e.kind == "utf-8" else "malformed row"
+                yield lineno, _Problem(reason, str(e))
+                continue
+            if obj is not None:
+                yield lineno, obj
 
 
 def _read_text(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:

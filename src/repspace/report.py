@@ -13,13 +13,13 @@ import html
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repspace.fsio import atomic_write
+from repspace.fsio import atomic_write, utc_now
+from repspace.kernels import bin_edges
 
 #: Categorical colours (Tableau 10), then grey for "other".
 PALETTE = [
@@ -90,7 +90,7 @@ class Report:
     def html(self) -> str:
         from repspace._version import __version__
 
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        stamp = utc_now()
         sub = f'<p class="sub">{esc(self.subtitle)}</p>' if self.subtitle else ""
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -185,20 +185,6 @@ def _tick_label(v: float, log: bool, step: float = 0.0) -> str:
     if step > 0 and v != 0:  # enough digits to tell neighbouring ticks apart
         digits = max(3, math.ceil(math.log10(abs(v) / step)) + 1)
     return fmt(float(v), digits)
-
-
-def bin_edges(values: Sequence[float] | np.ndarray, bins: int = 40) -> np.ndarray:
-    """Histogram bin edges over the finite ``values``; when they (almost) all equal, a range of
-    ±5% around them, so a unit-norm space shows one bar at 1 rather than noise."""
-    data = _finite(values)
-    if not len(data):
-        return np.linspace(0.0, 1.0, bins + 1)
-    lo, hi = float(data.min()), float(data.max())
-    scale = max(abs(lo), abs(hi), 1e-12)
-    if hi - lo < 1e-6 * scale:  # an odd number of bins, the middle one centred on the values
-        centre, half = (lo + hi) / 2, 0.05 * scale
-        return np.linspace(centre - half, centre + half, bins + 2 - bins % 2)
-    return np.linspace(lo, hi, bins + 1)
 
 
 def _frame(

@@ -1,10 +1,11 @@
-"""The Typer app, the console, the options several commands share, and the entry point."""
+"""The Typer app, the console, the JSON printer and the entry point (the options several
+commands share are in :mod:`repspace.cli.options`)."""
 
 from __future__ import annotations
 
+import json
 import sys
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,35 +24,16 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 
 
-class OnError(StrEnum):
-    raise_ = "raise"
-    skip = "skip"
-
-
-class Backend(StrEnum):
-    torch = "torch"
-    onnx = "onnx"
-
-
-class Quantize(StrEnum):
-    int8 = "int8"
-
-
-class Engine(StrEnum):
-    local = "local"
-    ray = "ray"
-
-
-EngineOption = Annotated[
-    Engine, typer.Option(help="Where the heavy passes run: local processes, or a Ray cluster.")
-]
-RayAddressOption = Annotated[
-    str | None,
-    typer.Option(
-        help="With --engine ray: the cluster (auto, HOST:PORT or ray://HOST:PORT) "
-        "(default: start a local one)."
-    ),
-]
+def print_json(obj: Any) -> None:
+    """Print ``obj`` (a result's ``to_dict()``, or plain data) as JSON on stdout, the one format
+    of every ``--json`` (and ``migrate``) output: one line in a pipe or a file, indented and
+    highlighted on a terminal."""
+    if hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
+    if out.is_terminal:
+        out.print_json(data=obj)
+    else:
+        print(json.dumps(obj), flush=True)
 
 
 def _version(value: bool) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from repspace.cli._app import app, out
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import (
+    JsonOption,
+    OverwriteOption,
+    QuietOption,
+    out_option,
+    overwrite_option,
+    seed_option,
+)
 from repspace.errors import RepspaceError
+from repspace.maps.registry import FLOAT_METHODS, QUANTIZERS
 
 export_app = typer.Typer(
     help="Export an encoder with a fitted map for other tools.", no_args_is_help=True
@@ -24,7 +32,7 @@ def compress(
     method: Annotated[
         str,
         typer.Option(
-            help="truncate, pca, pca-whiten, matryoshka, int8, binary, or FLOAT+int8|binary."
+            help=f"{', '.join(FLOAT_METHODS + QUANTIZERS)}, or FLOAT+{'|'.join(QUANTIZERS)}."
         ),
     ] = "matryoshka",
     dims: Annotated[
@@ -35,8 +43,7 @@ def compress(
         typer.Option(help="Retrieval task for nDCG@10 (default: recall@10 of neighbours)."),
     ] = None,
     out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Map directory (several dims: one subdirectory each)."),
+        Path | None, out_option("Map directory (several dims: one subdirectory each).")
     ] = None,
     apply: Annotated[
         Path | None, typer.Option(help="Also write the compressed space(s) here.")
@@ -55,11 +62,11 @@ def compress(
     steps: Annotated[
         int, typer.Option(help="matryoshka: at most this many Adam steps (early stopping).")
     ] = 5000,
-    seed: Annotated[int, typer.Option(help="matryoshka: random seed.")] = 0,
+    seed: Annotated[int, seed_option("the matryoshka training")] = 0,
     threads: Annotated[int, typer.Option(help="matryoshka: torch threads.")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output spaces.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: Annotated[bool, overwrite_option("Replace existing spaces at --apply.")] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Fit a compression map, write compressed spaces, measure the rate–quality curve."""
     from repspace.maps import load_map
@@ -68,15 +75,13 @@ def compress(
     if map_dir is not None:
         if apply is None:
             raise RepspaceError("--map needs --apply OUT (the space to write)")
-        result: dict[str, Any] = {
+        wrote: dict[str, Any] = {
             "space": str(
                 load_map(map_dir).apply(space, apply, force=force, overwrite=overwrite).path
             )
         }
-        print(json.dumps(result)) if as_json else out.print(f"wrote {result['space']}")
+        print_json(wrote) if as_json else out.print(f"wrote {wrote['space']}")
         return
-    if out_dir is None and apply is None and no_curve:
-        raise RepspaceError("nothing to do: give --out, --apply, or leave the curve on")
     result = run(
         space,
         method,
@@ -91,14 +96,14 @@ def compress(
         progress=not quiet and not as_json,
     )
     if as_json:
-        print(json.dumps(result))
+        print_json(result.to_dict())
         return
-    out.print(f"fitted {method} on {result['n']:,} × {result['dim']} in {result['fit_seconds']} s")
-    for d, path in result["maps"].items():
+    out.print(f"fitted {method} on {result.n:,} × {result.dim} in {result.fit_seconds} s")
+    for d, path in result.maps.items():
         out.print(f"map ({d} dims): {path}")
-    for d, path in result["spaces"].items():
+    for d, path in result.spaces.items():
         out.print(f"space ({d} dims): {path}")
-    curve = result.get("curve")
+    curve = result.curve
     if curve:
         table = Table(title=curve["quality"], title_justify="left", box=None)
         for col in ("method", "dims", "bytes/vector", "quality", "vs full"):
@@ -114,19 +119,19 @@ def compress(
                           str(r["bytes_shortlist"]), f"{r['quality']:.4f}",
                           f"{r['relative']:.3f}")  # fmt: skip
         out.print(table)
-    if result.get("report"):
-        out.print(f"report: {result['report']}")
+    if result.report:
+        out.print(f"report: {result.report}")
 
 
 @export_app.command("st")
 def export_st(
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="st:NAME or st:DIR.")],
     map_dir: Annotated[Path, typer.Option("--map", help="Map directory (repspace compress).")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    out_dir: Annotated[Path, out_option("Model directory to write.")],
     force: Annotated[
         bool, typer.Option(help="Allow a map fitted on another encoder's space.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing directory.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Write a sentence-transformers model: the encoder followed by the map."""
     from repspace.maps.export import export_sentence_transformers

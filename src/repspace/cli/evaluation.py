@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,13 +10,20 @@ import typer
 from rich import box
 from rich.table import Table
 
-from repspace.cli._app import OnError, app, out
-
-
-class Kind(StrEnum):
-    title_body = "title-body"
-    split_half = "split-half"
-    span = "span"
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import (
+    IdFieldOption,
+    JsonOption,
+    OnErrorOption,
+    OverwriteOption,
+    QuietOption,
+    ReportOption,
+    TextFieldOption,
+    choice,
+    out_option,
+    seed_option,
+)
+from repspace.evaluation.generators import KINDS
 
 
 @app.command()
@@ -35,18 +40,16 @@ def evaluate(
     space: Annotated[
         list[Path] | None, typer.Option("--space", "-s", help="Precomputed space (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    report: Annotated[
-        Path | None, typer.Option(help="Write a self-contained HTML report here.")
-    ] = None,
+    as_json: JsonOption = False,
+    report: ReportOption = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per encoder call.")] = None,
     folds: Annotated[int, typer.Option(help="Stratified folds of the classification probes.")] = 5,
     knn_k: Annotated[int, typer.Option("--knn-k", help="Neighbours of the kNN probe.")] = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the classification folds.")] = 0,
+    seed: Annotated[int, seed_option("the classification folds")] = 0,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not keep the encoded vectors in the cache.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Score tasks with encoders and spaces: a leaderboard with RankMe and IsoScore per row."""
     from repspace.evaluation.leaderboard import evaluate as run
@@ -65,9 +68,9 @@ def evaluate(
     )
     path = write_report(result, report) if report else None
     if as_json:
-        print(json.dumps({**result, "report": str(path) if path else None}))
+        print_json({**result.to_dict(), "report": str(path) if path else None})
         return
-    _print_leaderboard(result)
+    _print_leaderboard(result.to_dict())
     if path:
         out.print(f"report: {path}")
 
@@ -124,27 +127,25 @@ def _print_leaderboard(result: dict[str, Any]) -> None:
 @app.command("make-task")
 def make_task(
     corpus: Annotated[list[Path], typer.Argument(help="Corpus files or directories.")],
-    kind: Annotated[Kind, typer.Option(help="How queries are made from documents.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Task directory to write.")],
-    seed: Annotated[int, typer.Option(help="Seed of the random choices.")] = 0,
-    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
-    text_field: Annotated[str, typer.Option(help="Field holding the document text.")] = "text",
+    kind: Annotated[choice(KINDS), typer.Option(help="How queries are made from documents.")],
+    out_dir: Annotated[Path, out_option("Task directory to write.")],
+    seed: Annotated[int, seed_option("the random choices")] = 0,
+    id_field: IdFieldOption = "id",
+    text_field: TextFieldOption = "text",
     title_field: Annotated[str, typer.Option(help="Title field (title-body).")] = "title",
     max_queries: Annotated[
         int | None, typer.Option(help="Keep a random sample of this many queries.")
     ] = None,
-    on_error: Annotated[
-        OnError, typer.Option(help="On a bad record: raise, or skip and count it.")
-    ] = OnError.raise_,
-    overwrite: Annotated[bool, typer.Option(help="Replace a task already at --out.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print task.json.")] = False,
+    on_error: OnErrorOption = "raise",
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Make a retrieval task (BEIR layout) from your own documents."""
     from repspace.evaluation.generators import make_task as run
 
     info = run(
         corpus,
-        kind.value,
+        kind,
         out_dir,
         seed=seed,
         title_field=title_field,
@@ -152,16 +153,16 @@ def make_task(
         overwrite=overwrite,
         id_field=id_field,
         text_field=text_field,
-        on_error=on_error.value,
+        on_error=on_error,
     )
     if as_json:
-        print(json.dumps(info))
+        print_json(info.to_dict())
         return
-    skipped = info["skipped"]
+    skipped = info.skipped
     reasons = ", ".join(f"{n:,} {why}" for why, n in skipped["by_reason"].items())
     out.print(
-        f"wrote {out_dir}: {info['documents']:,} documents, {info['queries']:,} queries "
-        f"({kind.value}, seed {seed}); skipped {skipped['total']:,}"
+        f"wrote {out_dir}: {info.documents:,} documents, {info.queries:,} queries "
+        f"({kind}, seed {seed}); skipped {skipped['total']:,}"
         + (f" ({reasons})" if reasons else "")
     )
 

@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from repspace.cli._app import app, out
-
-
-class Dtype(StrEnum):
-    f32 = "f32"
-    f16 = "f16"
-    i8 = "i8"
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import JsonOption, OverwriteOption, QuietOption, choice, out_option
+from repspace.index.index import DTYPES
 
 
 @app.command("index")
 def index_(
     space: Annotated[Path, typer.Argument(help="Space directory to index.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Index directory to write.")],
-    dtype: Annotated[Dtype, typer.Option(help="Vector storage in the index.")] = Dtype.f32,
+    out_dir: Annotated[Path, out_option("Index directory to write.")],
+    dtype: Annotated[choice(DTYPES), typer.Option(help="Vector storage in the index.")] = "f32",
     exact: Annotated[
         bool, typer.Option("--exact", help="Search by brute force by default (no approximation).")
     ] = False,
     connectivity: Annotated[int, typer.Option(help="HNSW edges per node (M).")] = 16,
     expansion_add: Annotated[int, typer.Option(help="HNSW ef at construction.")] = 128,
     expansion_search: Annotated[int, typer.Option(help="HNSW ef at search.")] = 64,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Build a searchable index (usearch HNSW, cosine) over a space."""
-    from repspace.errors import RepspaceError
     from repspace.index import Index
     from repspace.index.projection import projection
 
-    if min(connectivity, expansion_add, expansion_search) < 2:
-        raise RepspaceError("--connectivity, --expansion-add and --expansion-search must be >= 2")
     index = Index.build(
         space,
         out_dir,
-        dtype=dtype.value,
+        dtype=dtype,
         exact=exact,
         connectivity=connectivity,
         expansion_add=expansion_add,
@@ -68,7 +59,8 @@ def search(
         typer.Option("--filter", help="Keep rows whose field equals a value: field=value."),
     ] = None,
     exact: Annotated[
-        bool | None, typer.Option("--exact/--ann", help="Brute force or HNSW [default: index's].")
+        bool | None,
+        typer.Option("--exact/--ann", help="Brute force or HNSW (default: the index's)."),
     ] = None,
     rerank: Annotated[
         str | None,
@@ -77,17 +69,17 @@ def search(
         ),
     ] = None,
     shortlist: Annotated[int, typer.Option(help="Candidates reranked with --rerank.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search an index by text, with the encoder that built it."""
     from repspace.index import Index, parse_filters
 
     filters = parse_filters(filter_)
-    ix = Index.open(index)
-    ix.check_k(k)
-    hits = ix.search(query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist)
+    hits = Index.open(index).search(
+        query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist
+    )
     if as_json:
-        print(json.dumps({"query": query, "k": k, "hits": [h.to_dict() for h in hits]}))
+        print_json({"query": query, "k": k, "hits": [h.to_dict() for h in hits]})
         return
     table = Table(box=None)
     table.add_column("score", justify="right")
@@ -110,13 +102,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve indexes over HTTP: JSON API (/search, /spaces, ...) and the web UI at /."""
-    from repspace.errors import RepspaceError
     from repspace.index.server import serve as run
 
-    if not 0 <= port <= 65535:
-        raise RepspaceError(f"--port {port} is not a TCP port (0-65535)")
-    if api_key is not None and not api_key.strip():
-        raise RepspaceError("--api-key is empty; give a key or leave the option out")
     run(
         indexes,
         host=host,

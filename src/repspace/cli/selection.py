@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from repspace.cli._app import Engine, EngineOption, OnError, RayAddressOption, app, out
-
-
-class Dedup(StrEnum):
-    exact = "exact"
-    near = "near"
-    none = "none"
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import (
+    EngineOption,
+    IdFieldOption,
+    JsonOption,
+    OnErrorOption,
+    OverwriteOption,
+    RayAddressOption,
+    TextFieldOption,
+    out_option,
+    quiet_option,
+    seed_option,
+)
+from repspace.selection.pipeline import MIN_TOKENS, Dedup
 
 
 @app.command("select")
@@ -27,33 +32,34 @@ def select_(
         list[Path], typer.Option("--pool", "-p", help="Pool to select from (repeatable).")
     ],
     k: Annotated[int, typer.Option("-k", help="Number of documents to select.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory to write.")],
+    out_dir: Annotated[Path, out_option("Output directory to write.")],
     features: Annotated[
         str, typer.Option(help="ngram (DSIR's hashed 1-2-grams) or space:ENCODER.")
     ] = "ngram",
     dedup: Annotated[
         Dedup, typer.Option(help="Drop duplicates first: exact, near (MinHash / cosine), none.")
-    ] = Dedup.exact,
-    seed: Annotated[int, typer.Option(help="Seed of the Gumbel noise.")] = 0,
-    on_error: Annotated[
-        OnError, typer.Option(help="Bad records: raise (stop) or skip (count them).")
-    ] = OnError.raise_,
-    id_field: Annotated[str, typer.Option(help="Record field holding the id.")] = "id",
-    text_field: Annotated[str, typer.Option(help="Record field holding the text.")] = "text",
+    ] = "exact",
+    seed: Annotated[int, seed_option("the Gumbel noise")] = 0,
+    on_error: OnErrorOption = "raise",
+    id_field: IdFieldOption = "id",
+    text_field: TextFieldOption = "text",
     num_buckets: Annotated[int, typer.Option(help="Hash buckets of the n-gram features.")] = 10_000,
-    min_tokens: Annotated[int, typer.Option(help="Never select documents with fewer tokens.")] = 0,
+    min_tokens: Annotated[
+        int,
+        typer.Option(help="Never select documents with fewer tokens (0: keep short ones)."),
+    ] = MIN_TOKENS,
     near_threshold: Annotated[
         float | None,
-        typer.Option(help="Near-duplicate threshold [default: Jaccard 0.8, cosine 0.95]."),
+        typer.Option(help="Near-duplicate threshold (default: Jaccard 0.8, cosine 0.95)."),
     ] = None,
     jobs: Annotated[
-        int | None, typer.Option(help="Worker processes [default: the usable cores].")
+        int | None, typer.Option(help="Worker processes (default: the usable cores).")
     ] = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    quiet: Annotated[bool, quiet_option("No progress bar and no summary.")] = False,
 ) -> None:
     """Select the k pool documents that look most like the target (DSIR), after deduplication;
     writes selected.jsonl, weights.parquet, report.json and report.html."""
@@ -65,23 +71,23 @@ def select_(
         k,
         out_dir,
         features=features,
-        dedup=dedup.value,
+        dedup=dedup,
         seed=seed,
-        on_error=on_error.value,
+        on_error=on_error,
         id_field=id_field,
         text_field=text_field,
         num_buckets=num_buckets,
         min_tokens=min_tokens,
         near_threshold=near_threshold,
         jobs=jobs,
-        engine=engine.value,
+        engine=engine,
         ray_address=ray_address,
         overwrite=overwrite,
         progress=not quiet and not as_json,
     )
     r = result.report
     if as_json:
-        print(json.dumps(r))
+        print_json(result.to_dict())
         return
     if quiet:
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,16 +9,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from repspace.cli._app import (
-    Backend,
-    Engine,
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import (
     EngineOption,
-    OnError,
-    Quantize,
+    IdFieldOption,
+    JsonOption,
+    OnErrorOption,
+    OverwriteOption,
     RayAddressOption,
-    app,
-    out,
+    TextFieldOption,
+    choice,
+    out_option,
+    overwrite_option,
+    quiet_option,
 )
+from repspace.encoders.st import BACKENDS, QUANTIZE
 
 
 @app.command()
@@ -30,52 +34,46 @@ def encode(
     encoder: Annotated[
         str, typer.Option("--encoder", "-e", help="Encoder spec: st:NAME, static:DIR, hash:DIM.")
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Space directory to write.")],
-    id_field: Annotated[str, typer.Option(help="Record field holding the id.")] = "id",
-    text_field: Annotated[str, typer.Option(help="Record field holding the text.")] = "text",
+    out_dir: Annotated[Path, out_option("Space directory to write.")],
+    id_field: IdFieldOption = "id",
+    text_field: TextFieldOption = "text",
     field: Annotated[
         list[str] | None,
         typer.Option("--field", help="Extra field to keep as a column (repeatable)."),
     ] = None,
-    on_error: Annotated[
-        OnError, typer.Option(help="Bad records: raise (stop) or skip (count them).")
-    ] = OnError.raise_,
+    on_error: OnErrorOption = "raise",
     batch_size: Annotated[
-        int | None, typer.Option(help="Texts per encoder call [default: per encoder].")
+        int | None, typer.Option(help="Texts per encoder call (default: per encoder).")
     ] = None,
     shard_size: Annotated[
         int, typer.Option(help="Rows per shard (the unit of resumption).")
     ] = 10_000,
     backend: Annotated[
-        Backend | None, typer.Option(help="st: only; ONNX Runtime instead of torch.")
+        choice(BACKENDS) | None, typer.Option(help="st: only; ONNX Runtime instead of torch.")
     ] = None,
     quantize: Annotated[
-        Quantize | None, typer.Option(help="With --backend onnx: dynamic int8.")
+        choice(QUANTIZE) | None, typer.Option(help="With --backend onnx: dynamic int8.")
     ] = None,
     no_text: Annotated[
         bool, typer.Option("--no-text", help="Do not store the texts in the space.")
     ] = False,
     overwrite: Annotated[
-        bool, typer.Option(help="Replace an existing space instead of resuming it.")
+        bool, overwrite_option("Replace an existing space instead of resuming it.")
     ] = False,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     num_actors: Annotated[
         int | None,
         typer.Option(help="With --engine ray: encoder replicas (default: one per cluster CPU)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, quiet_option("No progress bar and no summary.")] = False,
 ) -> None:
     """Encode a corpus into a space; re-running the same command resumes an interrupted run."""
     from repspace.encoders import load_encoder
     from repspace.space.encoding import encode as run
 
     started = time.perf_counter()
-    enc = load_encoder(
-        encoder,
-        backend=backend.value if backend else None,
-        quantize=quantize.value if quantize else None,
-    )
+    enc = load_encoder(encoder, backend=backend, quantize=quantize)
     space = run(
         corpus,
         enc,
@@ -85,13 +83,13 @@ def encode(
         store_text=not no_text,
         overwrite=overwrite,
         progress=not quiet,
-        engine=engine.value,
+        engine=engine,
         ray_address=ray_address,
         num_actors=num_actors,
         id_field=id_field,
         text_field=text_field,
         fields=field or [],
-        on_error=on_error.value,
+        on_error=on_error,
     )
     seconds = time.perf_counter() - started
     skipped = space.manifest["skipped"]["total"]
@@ -105,7 +103,7 @@ def encode(
 @app.command("import")
 def import_(
     vectors: Annotated[Path, typer.Argument(help=".npy matrix, or Parquet with a list column.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Space directory to write.")],
+    out_dir: Annotated[Path, out_option("Space directory to write.")],
     ids: Annotated[
         Path | None,
         typer.Option(help="Ids: .txt (one per line) or JSONL/CSV/Parquet with --id-field."),
@@ -117,7 +115,7 @@ def import_(
     model: Annotated[
         str | None, typer.Option(help="Name of the model that made the vectors.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing space.")] = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Bring your own vectors (any modality) into a space."""
     from repspace.space.ingest import import_vectors
@@ -137,7 +135,7 @@ def import_(
 @app.command()
 def info(
     space: Annotated[Path, typer.Argument(help="Space directory.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     verify: Annotated[bool, typer.Option(help="Re-check every shard's sha256.")] = False,
 ) -> None:
     """Show what a space holds and where it came from."""
@@ -146,11 +144,11 @@ def info(
     s = Space.open(space, verify=verify, allow_building=True)
     summary = s.summary()
     if verify:
-        summary["verified"] = True
+        summary.verified = True
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary.to_dict())
         return
-    out.print(_info_table(summary))
+    out.print(_info_table(summary.to_dict()))
 
 
 def _info_table(s: dict[str, Any]) -> Table:

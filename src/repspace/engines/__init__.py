@@ -2,8 +2,9 @@
 process itself and local worker processes) or ``ray`` (a Ray cluster, the optional extra
 ``repspace[ray]``).
 
-Both engines run the same per-shard and per-chunk functions (:func:`repspace.space.encoding.encode_shard`,
-:func:`repspace.selection.pipeline.task_features`, ...) on the same shard and chunk compositions, so
+Both engines run the same per-shard and per-chunk functions
+(:func:`repspace.space.batching.encode_shard`, :func:`repspace.selection.pipeline.task_features`,
+...) on the same shard and chunk compositions, so
 they write byte-identical vectors and the same selection; an engine only decides *where* those
 functions run. This module picks the engine and connects to Ray:
 

@@ -1,7 +1,7 @@
 """Map a pure function over chunks of documents on local cores, in order, with a bounded number
 of chunks in flight (so a pool larger than RAM streams through): the chunk functions (of
-:mod:`repspace.selection.pipeline`, for instance) run in spawned worker processes (in-memory pipes, nothing on disk),
-or inline with one job."""
+:mod:`repspace.selection.pipeline`, for instance) run in spawned worker processes (in-memory
+pipes, nothing on disk), or inline with one job."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``select``'s passes on Ray: the same pure chunk functions as the local engine
-(``task_features``, ``task_log_weights`` of :mod:`repspace.selection.pipeline`), each chunk a Ray task,
-results in chunk order, a bounded number of chunks in flight.
+(``task_features``, ``task_log_weights`` of :mod:`repspace.selection.pipeline`), each chunk a Ray
+task, results in chunk order, a bounded number of chunks in flight.
 
 :class:`RayChunkMapper` has the interface of :class:`~repspace.engines.local.ChunkMapper`, so
 the pipeline, its chunking and its in-order reductions (exact deduplication, bucket sums, the

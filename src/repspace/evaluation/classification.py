@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.evaluation.sts import jsonl_rows
+from repspace.fsio import read_jsonl
+from repspace.kernels import unit_rows
 
 
 @dataclass
@@ -56,7 +57,7 @@ def load_classification_task(path: str | Path) -> ClassificationTask:
     labels: list[str] = []
     ids: list[str] = []
     has_ids: bool | None = None
-    for lineno, obj in jsonl_rows(path):
+    for lineno, obj in read_jsonl(path):
         text, label = obj.get("text"), obj.get("label")
         if not isinstance(text, str) or not text.strip():
             raise RepspaceError(f"{path}:{lineno}: field 'text' must be a non-empty string")
@@ -113,11 +114,7 @@ def probe_scores(
             f"classification: label {rare!r} has {n_rare} example(s); stratified {folds}-fold "
             f"needs at least {folds} per label (add examples, drop the label, or lower --folds)"
         )
-    x = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if not np.isfinite(norms).all():
-        raise RepspaceError("classification: a vector holds NaN or infinity")
-    x = x / np.where(norms > 0, norms, 1.0)
+    x = unit_rows(vectors, dtype=np.float64, what="classification")
     values: dict[str, list[float]] = {m: [] for m in PROBE_METRICS}
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y):

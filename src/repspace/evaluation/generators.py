@@ -26,15 +26,15 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repspace.corpus import Corpus, Record, as_corpus
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import TASK_FILE
-from repspace.fsio import atomic_write, atomic_write_json
+from repspace.fsio import atomic_write, atomic_write_json, building, check_output, utc_now
+from repspace.results import Result
 
 KINDS = ("title-body", "split-half", "span")
 #: split-half: at least this many words in all (half on each side).
@@ -147,6 +147,25 @@ def make_pairs(
     return PAIR_GENERATORS[kind](records, skipped=skipped, seed=seed, **options)
 
 
+@dataclass(kw_only=True)
+class TaskInfo(Result):
+    """What :func:`make_task` wrote; ``to_dict()`` is the task's ``task.json``."""
+
+    format: str = field(default="repspace.task", init=False)
+    #: The pair kind (``title-body``, ``split-half``, ``span``) and the seed.
+    kind: str
+    seed: int
+    #: The source corpus: paths, fields, content ``hash``, ``title_field``.
+    source: dict[str, Any]
+    #: Documents in the task's corpus, and queries kept.
+    documents: int
+    queries: int
+    #: ``total`` and ``by_reason``: records that gave no pair.
+    skipped: dict[str, Any]
+    #: UTC time, ISO 8601.
+    created: str
+
+
 def make_task(
     corpus: str | Path | Sequence[str | Path] | Corpus,
     kind: str,
@@ -157,9 +176,9 @@ def make_task(
     max_queries: int | None = None,
     overwrite: bool = False,
     **corpus_options: Any,
-) -> dict[str, Any]:
-    """Write a retrieval task made from ``corpus`` to the directory ``out``; returns the
-    contents of its ``task.json``. ``max_queries`` keeps a seeded random sample of the queries
+) -> TaskInfo:
+    """Write a retrieval task made from ``corpus`` to the directory ``out``; returns what its
+    ``task.json`` holds. ``max_queries`` keeps a seeded random sample of the queries
     (every pair's document stays in the corpus). ``corpus_options`` go to
     :class:`~repspace.Corpus` (``id_field``, ``text_field``, ``on_error``)."""
     if kind not in PAIR_GENERATORS:
@@ -171,7 +190,7 @@ def make_task(
         corpus_options["fields"] = tuple(dict.fromkeys(fields))
     corpus = as_corpus(corpus, **corpus_options)
     out = Path(out)
-    _check_target(out, overwrite)
+    check_output(out, overwrite, holds=_is_task, what="task")
     scan = corpus.scan()
     skipped: Counter[str] = Counter()
     options = {"title_field": title_field} if kind == "title-body" else {}
@@ -188,25 +207,24 @@ def make_task(
         chosen = sorted(random.Random(seed).sample(range(len(pairs)), max_queries))
         queries = [pairs[i] for i in chosen]
 
-    out.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "corpus.jsonl", ({"_id": p.id, "text": p.document} for p in pairs))
-    _write_jsonl(out / "queries.jsonl", ({"_id": p.id, "text": p.query} for p in queries))
-    qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"{p.id}\t{p.id}\t1\n" for p in queries)
-    atomic_write(out / "qrels" / "test.tsv", lambda f: f.write(qrels.encode()))
-    info = {
-        "format": "repspace.task",
-        "kind": kind,
-        "seed": seed,
-        "source": {**corpus.describe(), "hash": scan.hash, "title_field": title_field},
-        "documents": len(pairs),
-        "queries": len(queries),
-        "skipped": {
+    info = TaskInfo(
+        kind=kind,
+        seed=seed,
+        source={**corpus.describe(), "hash": scan.hash, "title_field": title_field},
+        documents=len(pairs),
+        queries=len(queries),
+        skipped={
             "total": sum(skipped.values()) + sum(records_skipped.values()),
             "by_reason": {**dict(skipped), **records_skipped},
         },
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    atomic_write_json(out / TASK_FILE, info)
+        created=utc_now(),
+    )
+    qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"{p.id}\t{p.id}\t1\n" for p in queries)
+    with building(out, overwrite, holds=_is_task, what="task") as work:
+        _write_jsonl(work / "corpus.jsonl", ({"_id": p.id, "text": p.document} for p in pairs))
+        _write_jsonl(work / "queries.jsonl", ({"_id": p.id, "text": p.query} for p in queries))
+        atomic_write(work / "qrels" / "test.tsv", lambda f: f.write(qrels.encode()))
+        atomic_write_json(work / TASK_FILE, info.to_dict())
     return info
 
 
@@ -219,23 +237,15 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise RepspaceError(f"{out}: exists and is not a directory; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / TASK_FILE).is_file():
-            raise RepspaceError(
-                f"{out}: directory is not empty and holds no task made by make-task; "
-                "choose another --out"
-            )
-        if not overwrite:
-            raise RepspaceError(f"{out}: a task already exists there; pass --overwrite")
+def _is_task(path: Path) -> bool:
+    return (path / TASK_FILE).is_file()
 
 
 __all__ = [
     "KINDS",
     "PAIR_GENERATORS",
     "Pair",
+    "TaskInfo",
     "make_pairs",
     "make_task",
     "sentences",

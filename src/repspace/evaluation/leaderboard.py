@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from repspace.encoders import Encoder, load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluation.tasks import ClassificationTask, RetrievalTask, StsTask, Task, load_task
 from repspace.fsio import cache_dir
+from repspace.results import Result, as_dict
 from repspace.space import Space
 from repspace.space.cache import VectorCache
 
@@ -265,6 +266,31 @@ def _unique_labels(labels: list[str], fallbacks: list[str]) -> list[str]:
     return fallbacks if len(set(fallbacks)) == len(fallbacks) else [*map(str, range(len(labels)))]
 
 
+@dataclass(kw_only=True)
+class EvaluateResult(Result):
+    """The leaderboard :func:`evaluate` made; ``to_dict()`` is ``repspace evaluate --json``
+    (without ``report``) and what the report is drawn from."""
+
+    kind: str = field(default="evaluate", init=False)
+    #: Each task: name, kind, path and its counts.
+    tasks: list[dict[str, Any]]
+    #: Each model: label, space, encoder, fingerprint, dim.
+    models: list[dict[str, Any]]
+    #: One per task × model, best first within a task: ``metrics``, ``main_score``,
+    #: ``intrinsic`` (RankMe, IsoScore), ``rank``, ``notes``, ``seconds``.
+    rows: list[dict[str, Any]]
+    #: Models by mean main score: ``rank``, ``model``, ``mean_main_score``, ``tasks``.
+    leaderboard: list[dict[str, Any]]
+    #: Spearman of each intrinsic metric with the main score (see :func:`correlations`).
+    correlation: dict[str, Any]
+    #: Task kind -> the score it is ranked by.
+    main_metric: dict[str, str]
+    params: dict[str, Any]
+    #: The vector cache: ``dir``, ``hits``, ``misses``.
+    cache: dict[str, Any]
+    seconds: float
+
+
 def evaluate(
     tasks: Sequence[str | Path | Task],
     encoders: Sequence[str | Encoder] = (),
@@ -276,13 +302,13 @@ def evaluate(
     knn_k: int = 10,
     seed: int = 0,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> EvaluateResult:
     """Score every task with every encoder and space; see the module docstring.
 
-    ``tasks`` are paths (:func:`repspace.evaluation.tasks.load_task`) or loaded tasks. Returns a dict:
-    ``tasks``, ``models``, ``rows`` (one per task × model: ``metrics``, ``main_score``,
-    ``intrinsic``), ``leaderboard`` (models by mean main score), ``correlation``, ``params``,
-    ``cache`` and ``seconds``.
+    ``tasks`` are paths (:func:`repspace.evaluation.tasks.load_task`) or loaded tasks. Returns an
+    :class:`EvaluateResult`: ``tasks``, ``models``, ``rows`` (one per task × model: ``metrics``,
+    ``main_score``, ``intrinsic``), ``leaderboard`` (models by mean main score), ``correlation``,
+    ``params``, ``cache`` and ``seconds``.
     """
     start = time.perf_counter()
     if not tasks:
@@ -333,22 +359,21 @@ def evaluate(
     board.sort(key=lambda b: -_num(b["mean_main_score"]))
     for rank, b in enumerate(board, 1):
         b["rank"] = rank
-    return {
-        "kind": "evaluate",
-        "tasks": [t.describe() for t in loaded],
-        "models": [m.describe() for m in models],
-        "rows": rows,
-        "leaderboard": board,
-        "correlation": correlations(rows),
-        "main_metric": MAIN_METRIC,
-        "params": {"folds": folds, "knn_k": knn_k, "seed": seed, "batch_size": batch_size},
-        "cache": {
+    return EvaluateResult(
+        tasks=[t.describe() for t in loaded],
+        models=[m.describe() for m in models],
+        rows=rows,
+        leaderboard=board,
+        correlation=correlations(rows),
+        main_metric=MAIN_METRIC,
+        params={"folds": folds, "knn_k": knn_k, "seed": seed, "batch_size": batch_size},
+        cache={
             "dir": str(vectors.root) if vectors.root else None,
             "hits": vectors.hits,
             "misses": vectors.misses,
         },
-        "seconds": round(time.perf_counter() - start, 3),
-    }
+        seconds=round(time.perf_counter() - start, 3),
+    )
 
 
 def _num(v: float | None) -> float:
@@ -359,10 +384,12 @@ def metric_label(key: str) -> str:
     return METRIC_INFO.get(key, (key, ""))[0]
 
 
-def report(result: dict[str, Any]) -> Any:
-    """The HTML page of an :func:`evaluate` result: leaderboard, bar chart, every row's scores
-    and intrinsic metrics, the rank correlations."""
+def report(result: EvaluateResult | Mapping[str, Any]) -> Any:
+    """The HTML page of an :func:`evaluate` result (or its dict): leaderboard, bar chart, every
+    row's scores and intrinsic metrics, the rank correlations."""
     import repspace.report as rp
+
+    result = as_dict(result)
 
     tasks = [t["name"] for t in result["tasks"]]
     finite = [r["main_score"] for r in result["rows"] if _num(r["main_score"]) > -math.inf]
@@ -461,8 +488,8 @@ def _task_note(t: dict[str, Any]) -> str:
     return f"{t['examples']:,} examples, classes {t['classes']}."
 
 
-def write_report(result: dict[str, Any], path: str | Path) -> Path:
+def write_report(result: EvaluateResult | Mapping[str, Any], path: str | Path) -> Path:
     return report(result).save(path)
 
 
-__all__ = ["MAIN_METRIC", "correlations", "evaluate", "report", "write_report"]
+__all__ = ["MAIN_METRIC", "EvaluateResult", "correlations", "evaluate", "report", "write_report"]

@@ -16,10 +16,9 @@ not hold, conflicting duplicate judgments and empty tasks are one-line errors; q
 any judgment, or with judgments but no relevant (score > 0) document, are skipped and counted in
 :attr:`RetrievalTask.skipped` (they have no defined nDCG or recall).
 
-Scoring: exact cosine top-k search and the standard ranking metrics.
-
-:func:`search` is brute force (blocked BLAS matrix products, no approximate index), so scores
-are reproducible. :func:`score_run` computes nDCG@k, MRR@k, Recall@k, MAP@k and P@k exactly as
+Scoring: exact cosine top-k search (:func:`repspace.kernels.cosine_search`: brute force, no
+approximate index, so scores are reproducible) and the standard ranking metrics.
+:func:`score_run` computes nDCG@k, MRR@k, Recall@k, MAP@k and P@k exactly as
 ``trec_eval`` does (the implementation behind ``pytrec_eval``, used by BEIR): documents are
 ranked by score, ties broken by document id in descending order; a document is relevant when
 its grade is > 0; nDCG uses the grades as gains and ``log2(rank + 1)`` discounts (Järvelin &
@@ -36,7 +35,6 @@ dropped there.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -48,7 +46,8 @@ import numpy as np
 
 from repspace.corpus import Corpus, Record
 from repspace.errors import RepspaceError
-from repspace.fsio import read_json
+from repspace.fsio import JsonlError, read_json, read_jsonl
+from repspace.kernels import cosine_search
 from repspace.space.cache import texts_hash
 
 TASK_FILE = "task.json"
@@ -100,18 +99,16 @@ def is_retrieval_dir(path: Path) -> bool:
 
 def _id_field(path: Path) -> str:
     """``_id`` (BEIR) or ``id``, whichever the first record of a JSONL file has."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                first = json.loads(line)
-            except json.JSONDecodeError:
-                return "_id"  # the corpus reader reports the bad line
-            if isinstance(first, dict) and "_id" not in first and "id" in first:
-                return "id"
-            return "_id"
-    raise RepspaceError(f"{path}: empty file; a retrieval task needs documents and queries")
+    rows = read_jsonl(path)
+    try:
+        _, first = next(rows, (0, None))
+    except JsonlError:
+        return "_id"  # the corpus reader reports the bad line
+    finally:
+        rows.close()
+    if first is None:
+        raise RepspaceError(f"{path}: empty file; a retrieval task needs documents and queries")
+    return "id" if "_id" not in first and "id" in first else "_id"
 
 
 def _read_records(path: Path, fields: tuple[str, ...] = ()) -> list[Record]:
@@ -261,64 +258,6 @@ def build_task(
 DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@10", "recall@100", "map@100")
 DEFAULT = DEFAULT_METRICS
 _KINDS = ("ndcg", "mrr", "recall", "map", "precision")
-#: Similarities held at once while searching: query block × document block, float32.
-_BLOCK_CELLS = 1 << 24
-
-
-def _unit(x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if not np.isfinite(norms).all():
-        raise RepspaceError(f"{what}: a vector holds NaN or infinity")
-    return x / np.where(norms > 0, norms, 1.0)
-
-
-def search(
-    queries: np.ndarray, docs: np.ndarray, k: int, *, normalized: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine top-``k`` of every query row among the ``docs`` rows.
-
-    Returns ``(scores, indices)``, both ``(len(queries), min(k, len(docs)))``, sorted by
-    decreasing cosine (ties: lower document index first). Rows are L2-normalized here (a zero
-    vector scores 0 against everything) unless ``normalized`` says they already are. ``docs``
-    may be memory-mapped: it is read in blocks.
-    """
-    if queries.ndim != 2 or docs.ndim != 2:
-        raise RepspaceError("search: queries and documents must be 2-D arrays")
-    if queries.shape[1] != docs.shape[1]:
-        raise RepspaceError(
-            f"search: query vectors have {queries.shape[1]} dimensions, document vectors "
-            f"{docs.shape[1]}; encode both with the same encoder"
-        )
-    m, n = len(queries), len(docs)
-    k = min(int(k), n)
-    if k < 1:
-        raise RepspaceError("search: k must be at least 1 and the corpus non-empty")
-    q = np.asarray(queries, dtype=np.float32) if normalized else _unit(queries, "queries")
-    doc_block = max(k, min(n, _BLOCK_CELLS // max(min(m, 1024), 1)))
-    q_block = max(1, min(m, _BLOCK_CELLS // doc_block))
-    scores = np.empty((m, k), dtype=np.float32)
-    indices = np.empty((m, k), dtype=np.int64)
-    for qs in range(0, m, q_block):
-        qe = min(qs + q_block, m)
-        best_s = np.full((qe - qs, 0), -np.inf, dtype=np.float32)
-        best_i = np.empty((qe - qs, 0), dtype=np.int64)
-        for ds in range(0, n, doc_block):
-            de = min(ds + doc_block, n)
-            block = docs[ds:de]
-            block = np.asarray(block, dtype=np.float32) if normalized else _unit(block, "docs")
-            sim = q[qs:qe] @ block.T
-            cand_s = np.concatenate([best_s, sim], axis=1)
-            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(ds, de), sim.shape)], axis=1)
-            if cand_s.shape[1] > k:
-                top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
-                cand_s = np.take_along_axis(cand_s, top, axis=1)
-                cand_i = np.take_along_axis(cand_i, top, axis=1)
-            best_s, best_i = cand_s, cand_i
-        order = np.lexsort((best_i, -best_s), axis=1)
-        scores[qs:qe] = np.take_along_axis(best_s, order, axis=1)
-        indices[qs:qe] = np.take_along_axis(best_i, order, axis=1)
-    return scores, indices
 
 
 def parse_metric(name: str) -> tuple[str, int]:
@@ -401,7 +340,7 @@ def metric_depth(metrics: Sequence[str]) -> int:
 def make_run(
     query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, indices: np.ndarray
 ) -> dict[str, dict[str, float]]:
-    """A run (qid -> {docid: score}) from :func:`search`'s output."""
+    """A run (qid -> {docid: score}) from :func:`~repspace.kernels.cosine_search`'s output."""
     return {
         q: {doc_ids[j]: float(s) for j, s in zip(idx, sc, strict=True)}
         for q, sc, idx in zip(query_ids, scores, indices, strict=True)
@@ -429,7 +368,7 @@ def retrieval_metrics(
             "give one vector per query and per document, in task order"
         )
     depth = metric_depth(metrics)
-    scores, indices = search(query_vectors, doc_vectors, depth, normalized=normalized)
+    scores, indices = cosine_search(query_vectors, doc_vectors, depth, normalized=normalized)
     run = make_run(qids, task.doc_ids, scores, indices)
     return {"metrics": score_run(task.qrels, run, metrics), "queries": len(qids), "depth": depth}
 
@@ -449,5 +388,4 @@ __all__ = [
     "retrieval_metrics",
     "score_queries",
     "score_run",
-    "search",
 ]

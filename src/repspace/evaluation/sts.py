@@ -11,7 +11,6 @@ distance``, ``scipy.stats.pearsonr``/``spearmanr``); equal to it to 1e-4 (tested
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from repspace.errors import RepspaceError
+from repspace.fsio import read_jsonl
 
 
 @dataclass
@@ -49,34 +49,13 @@ class StsTask:
         }
 
 
-def jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line of a JSONL file; bad lines are errors."""
-    rows = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise RepspaceError(f"{path}:{lineno}: invalid UTF-8 at byte {e.start}") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RepspaceError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise RepspaceError(f"{path}:{lineno}: expected a JSON object")
-            rows.append((lineno, obj))
-    return rows
-
-
 def load_sts_task(path: str | Path) -> StsTask:
     """Read an STS JSONL file; every line needs non-empty ``s1``, ``s2`` and a finite ``score``."""
     path = Path(path)
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
-    for lineno, obj in jsonl_rows(path):
+    for lineno, obj in read_jsonl(path):
         for key in ("s1", "s2"):
             v = obj.get(key)
             if not isinstance(v, str) or not v.strip():
@@ -120,7 +99,6 @@ def sts_scores(a: np.ndarray, b: np.ndarray, gold: np.ndarray) -> dict[str, floa
 
 __all__ = [
     "StsTask",
-    "jsonl_rows",
     "load_sts_task",
     "paired_cosine",
     "sts_scores",

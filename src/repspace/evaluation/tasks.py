@@ -13,7 +13,8 @@ from pathlib import Path
 from repspace.errors import RepspaceError
 from repspace.evaluation.classification import ClassificationTask, load_classification_task
 from repspace.evaluation.retrieval import RetrievalTask, is_retrieval_dir, load_retrieval_task
-from repspace.evaluation.sts import StsTask, jsonl_rows, load_sts_task
+from repspace.evaluation.sts import StsTask, load_sts_task
+from repspace.fsio import read_jsonl
 
 Task = RetrievalTask | StsTask | ClassificationTask
 
@@ -34,16 +35,17 @@ def task_kind(path: str | Path) -> str:
         raise RepspaceError(
             f"{path}: unsupported task file (STS and classification tasks are JSONL)"
         )
-    rows = jsonl_rows(path)
-    if not rows:
+    rows = read_jsonl(path)
+    lineno, first = next(rows, (0, None))
+    rows.close()
+    if first is None:
         raise RepspaceError(f"{path}: empty task file")
-    first = rows[0][1]
     if {"s1", "s2", "score"} <= first.keys():
         return "sts"
     if {"text", "label"} <= first.keys():
         return "classification"
     raise RepspaceError(
-        f"{path}:{rows[0][0]}: not a task record (STS needs s1, s2, score; classification "
+        f"{path}:{lineno}: not a task record (STS needs s1, s2, score; classification "
         f"needs text, label; found {', '.join(sorted(first)) or 'no fields'})"
     )
 

@@ -6,6 +6,6 @@ an index, ``server.py`` the FastAPI app and ``serve``.
 """
 
 from repspace.index.filters import parse_filters
-from repspace.index.index import Hit, Index, build_index, open_index
+from repspace.index.index import Hit, Index, IndexInfo, build_index
 
-__all__ = ["Hit", "Index", "build_index", "open_index", "parse_filters"]
+__all__ = ["Hit", "Index", "IndexInfo", "build_index", "parse_filters"]

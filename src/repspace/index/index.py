@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +32,20 @@ import pyarrow.parquet as pq
 
 from repspace._version import __version__
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_path, atomic_write_json, read_format_json, sha256_file
+from repspace.fsio import (
+    atomic_path,
+    atomic_write_json,
+    building,
+    check_output,
+    read_format_json,
+    sha256_file,
+    utc_now,
+)
 from repspace.index.filters import filter_mask
+from repspace.kernels import cosine_search
 from repspace.progress import progress_bar
-from repspace.space.store import Space, now
+from repspace.results import Result
+from repspace.space.store import Space
 
 FORMAT = "repspace.index"
 FORMAT_VERSION = 1
@@ -61,6 +70,24 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "score": self.score, "text": self.text, "fields": self.fields}
+
+
+@dataclass(kw_only=True)
+class IndexInfo(Result):
+    """What an index holds (:meth:`Index.info`); ``to_dict()`` is what ``/spaces`` shows."""
+
+    path: str
+    #: Rows, dimension, storage dtype (``f32``, ``f16``, ``i8``); True for exact search.
+    n: int
+    dim: int
+    dtype: str
+    exact: bool
+    #: The encoder's spec (None for imported vectors) and the fingerprint of the vectors.
+    encoder: str | None
+    fingerprint: str
+    #: The space the index was built from, and its metadata columns.
+    space: str
+    columns: list[str]
 
 
 def _space_digest(space: Space) -> str:
@@ -113,17 +140,24 @@ class Index:
         progress: bool = True,
     ) -> Index:
         """Index every row of ``space`` in ``out``: HNSW over cosine similarity with ``dtype``
-        storage; ``exact`` makes brute force the default search mode."""
+        storage; ``exact`` makes brute force the default search mode. The output policy of
+        every command (:func:`~repspace.fsio.prepare_output`): a non-empty ``out`` is replaced
+        only if it holds an index and ``overwrite``; the index is written in a work directory
+        beside ``out`` and swapped into place, so a failed build leaves the old one intact."""
         from usearch.index import Index as Ann
 
+        if min(connectivity, expansion_add, expansion_search) < 2:
+            raise RepspaceError(
+                "--connectivity, --expansion-add and --expansion-search must be >= 2, not "
+                f"{connectivity}, {expansion_add}, {expansion_search}"
+            )
         space = space if isinstance(space, Space) else Space.open(space)
         if dtype not in DTYPES:
             raise RepspaceError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         if space.n == 0:
             raise RepspaceError(f"{space.path}: the space is empty; nothing to index")
         out = Path(out)
-        _clear_index_target(out, overwrite)
-        out.mkdir(parents=True, exist_ok=True)
+        check_output(out, overwrite, holds=_is_index, what="index")
         ann = Ann(
             ndim=space.dim,
             metric="cos",
@@ -172,12 +206,14 @@ class Index:
             "sha256": {},
             # Where a fitted Map (alignment issue #6) that bridges other encoders will be recorded.
             "maps": [],
-            "created": now(),
-            "updated": now(),
+            "created": utc_now(),
+            "updated": utc_now(),
             "repspace_version": __version__,
         }
-        index = cls(out, manifest, ann, rows)
-        index._commit()
+        with building(out, overwrite, holds=_is_index, what="index") as work:
+            index = cls(work, manifest, ann, rows)
+            index._commit()
+        index.path = out
         return index
 
     # --------------------------------------------------------------- opening
@@ -300,6 +336,7 @@ class Index:
         ``rerank`` (``"binary"`` or a prefix dimension) searches by shortlist-then-rerank
         instead of HNSW: ``shortlist`` candidates from the cheap codes, reranked by cosine
         (:class:`repspace.index.search.ShortlistSearch`, Kusupati et al. 2022)."""
+        self.check_k(k)  # before the encoder loads
         vector = self.query_vector(query, fingerprint)
         if rerank is not None:
             if filters:
@@ -403,17 +440,8 @@ class Index:
         k = min(k, matched)
         allowed = self._keys[mask]
         if exact or matched <= max(SELECTIVE_SHARE * self.n, 4 * k):
-            sub = self.vectors_for(allowed)
-            sub /= np.maximum(np.linalg.norm(sub, axis=1, keepdims=True), 1e-12)
-            q = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            sims = q @ sub.T
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            order = np.take_along_axis(-sims, top, axis=1).argsort(axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-            return (
-                [allowed[t] for t in top],
-                [np.take_along_axis(sims, top, axis=1)[i] for i in range(nq)],
-            )
+            scores, top = cosine_search(vectors, self.vectors_for(allowed), k)
+            return [allowed[t] for t in top], list(scores)
         out_keys, out_scores = [], []
         allowed_set = np.zeros(int(self._keys.max()) + 1, dtype=bool)
         allowed_set[allowed.astype(np.int64)] = True
@@ -576,27 +604,27 @@ class Index:
             rows_name: sha256_file(self.path / rows_name),
         }
         self.manifest["columns"] = self.rows.column_names
-        self.manifest["updated"] = now()
+        self.manifest["updated"] = utc_now()
         atomic_write_json(self.path / MANIFEST, self.manifest)
         for f in self.path.iterdir():
             match = _GEN.match(f.name)
             if (match and int(match.group(2)) != gen) or f.name.endswith(".tmp"):
                 f.unlink(missing_ok=True)
 
-    def info(self) -> dict[str, Any]:
-        """The facts `/spaces` and `repspace search --json` show."""
+    def info(self) -> IndexInfo:
+        """The facts `/spaces` shows."""
         m = self.manifest
-        return {
-            "path": str(self.path),
-            "n": m["n"],
-            "dim": m["dim"],
-            "dtype": m["dtype"],
-            "exact": m["exact"],
-            "encoder": self.encoder_spec,
-            "fingerprint": m["fingerprint"],
-            "space": m["space"]["path"],
-            "columns": m["columns"],
-        }
+        return IndexInfo(
+            path=str(self.path),
+            n=m["n"],
+            dim=m["dim"],
+            dtype=m["dtype"],
+            exact=m["exact"],
+            encoder=self.encoder_spec,
+            fingerprint=m["fingerprint"],
+            space=m["space"]["path"],
+            columns=m["columns"],
+        )
 
 
 def build_index(space: Space | str | Path, out: str | Path, **options: Any) -> Index:
@@ -604,26 +632,10 @@ def build_index(space: Space | str | Path, out: str | Path, **options: Any) -> I
     return Index.build(space, out, **options)
 
 
-def open_index(path: str | Path, **options: Any) -> Index:
-    """Open the index at ``path``; see :meth:`Index.open`."""
-    return Index.open(path, **options)
-
-
-def _clear_index_target(path: Path, overwrite: bool) -> None:
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise RepspaceError(f"{path}: exists and is not a directory; choose another output path")
-    if not any(path.iterdir()):
-        return
+def _is_index(path: Path) -> bool:
+    """Whether the directory ``path`` holds an index (one-line error for another repspace
+    manifest, e.g. a space's)."""
     if not (path / MANIFEST).is_file():
-        raise RepspaceError(
-            f"{path}: directory is not empty and is not a repspace index; choose another path"
-        )
-    read_index_manifest(path)  # refuses to overwrite anything but an index (e.g. a space)
-    if not overwrite:
-        raise RepspaceError(
-            f"{path}: an index already exists there; pass --overwrite to replace it"
-        )
-    (path / MANIFEST).unlink()
-    shutil.rmtree(path)
+        return False
+    read_index_manifest(path)
+    return True

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from repspace._version import __version__
 from repspace.errors import RepspaceError
 from repspace.index.index import Index
 from repspace.index.projection import projection
@@ -101,6 +102,12 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def check_api_key(api_key: str | None) -> None:
+    """Refuse a blank key, which would protect nothing."""
+    if api_key is not None and not api_key.strip():
+        raise RepspaceError("--api-key is empty; give a key or leave the option out")
+
+
 def create_app(
     indexes: dict[str, Index],
     *,
@@ -111,13 +118,14 @@ def create_app(
     """The FastAPI app serving ``indexes`` (URL name -> open index)."""
     if not indexes:
         raise RepspaceError("serve needs at least one index")
+    check_api_key(api_key)
     reports = {name: find_reports(ix) for name, ix in indexes.items()}
     maps: dict[str, dict[str, Any]] = {}
 
     app = FastAPI(
         title="repspace",
         description="Search and explore embedding spaces.",
-        version=__import__("repspace").__version__,
+        version=__version__,
     )
 
     class ApiError(Exception):
@@ -222,7 +230,7 @@ def create_app(
     @app.get("/spaces", dependencies=protected, tags=["spaces"])
     def spaces() -> list[dict[str, Any]]:
         """The served spaces."""
-        return [{"name": name, **ix.info()} for name, ix in indexes.items()]
+        return [{"name": name, **ix.info().to_dict()} for name, ix in indexes.items()]
 
     NameParam = Annotated[str, PathParam(max_length=200)]
 
@@ -232,7 +240,7 @@ def create_app(
         index = get_index(name)
         return {
             "name": name,
-            **index.info(),
+            **index.info().to_dict(),
             "manifest": index.manifest,
             "inspect": inspect_metrics(reports[name]),
             "reports": [
@@ -306,6 +314,9 @@ def serve(
     """Open the indexes and serve them until interrupted."""
     import uvicorn
 
+    if not 0 <= port <= 65535:
+        raise RepspaceError(f"--port {port} is not a TCP port (0-65535)")
+    check_api_key(api_key)
     names = index_names(paths)
     indexes = {name: Index.open(p) for name, p in zip(names, paths, strict=True)}
     for name, index in indexes.items():

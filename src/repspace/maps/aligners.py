@@ -18,27 +18,13 @@ so that ``transform(source)`` lands in the target space.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.maps.base import Map, as_matrix, check_finite
-
-METHODS = ("procrustes", "linear", "affine", "cca", "relative")
-
-
-def min_anchors(method: str, source_dim: int, target_dim: int) -> int:
-    """Fewest shared ids a method needs to be fitted (well-posed, not merely computable)."""
-    if method == "procrustes":
-        return 2
-    if method in ("linear", "affine"):
-        return 3  # RidgeCV with leave-one-out; ridge handles n < dim, but quality will be low
-    if method == "cca":
-        return 4
-    if method == "relative":
-        return 2
-    raise RepspaceError(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}")
+from repspace.kernels import unit_rows
+from repspace.maps.base import AffineMap, Map, as_matrix
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
@@ -46,38 +32,27 @@ def _f64(a: np.ndarray) -> np.ndarray:
 
 
 class _Aligner(Map):
-    """Common fit: validate the paired target ``y``."""
+    """A map between two spaces: ``fit(X, y)`` on paired rows, ``y`` the target rows (the same
+    ids in the same order), at least ``min_anchors`` of them."""
 
-    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> _Aligner:
-        if y is None:
-            raise RepspaceError(f"{self.kind} map: fit(source, target) needs the target vectors")
-        target, fp = as_matrix(y, "target vectors")
-        source, _ = as_matrix(X, "source vectors")
-        if len(target) != len(source):
+    requires_y = True
+    #: Fewest paired rows the method needs (well-posed, not merely computable).
+    min_anchors: ClassVar[int] = 2
+
+    def _check_target(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, str | None]:
+        target, fingerprint = super()._check_target(X, y)
+        if len(X) < self.min_anchors:
             raise RepspaceError(
-                f"{self.kind} map: {len(source)} source rows for {len(target)} target rows; "
-                "pass the same ids in the same order"
-            )
-        need = min_anchors(self.kind, source.shape[1], target.shape[1])
-        if len(source) < need:
-            raise RepspaceError(
-                f"{self.kind} map: {len(source)} anchors, needs at least {need}; "
+                f"{self.kind} map: {len(X)} anchors, needs at least {self.min_anchors}; "
                 "use more shared ids (--anchors)"
             )
-        check_finite(target, "target vectors")
-        self.target_dim_ = int(target.shape[1])
-        self.target_fingerprint_ = fp
-        self._y = _f64(target)
-        try:
-            return super().fit(X, **fit_params)
-        finally:
-            del self._y
+        return target, fingerprint
 
     def _output_dim(self) -> int:
         return self.target_dim_
 
 
-class Procrustes(_Aligner):
+class Procrustes(_Aligner, AffineMap):
     """``x -> s * pad(x - mu_x) @ R + mu_y`` with ``R`` orthogonal (``scale``: ``s`` fitted, else 1;
     ``center``: subtract/add the anchors' means, else ``mu = 0``).
 
@@ -94,8 +69,8 @@ class Procrustes(_Aligner):
         self.scale = scale
         self.center = center
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
-        X, Y = _f64(X), self._y
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
+        X, Y = _f64(X), _f64(y)
         d = max(X.shape[1], Y.shape[1])
         mx = X.mean(0) if self.center else np.zeros(X.shape[1])
         my = Y.mean(0) if self.center else np.zeros(Y.shape[1])
@@ -110,36 +85,26 @@ class Procrustes(_Aligner):
         self.bias_ = (my - (mx @ (s * R[: X.shape[1], : Y.shape[1]]))).astype(np.float32)
         self.scale_ = s
 
-    def _transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float32) @ self.weight_ + self.bias_
 
-    def affine_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
-        return [(self.weight_.T.copy(), self.bias_, "identity")]
-
-
-class Linear(_Aligner):
+class Linear(_Aligner, AffineMap):
     """Ridge ``x -> x @ W`` (``fit_intercept=False``), alpha by RidgeCV (leave-one-out GCV)."""
 
     kind = "linear"
+    min_anchors = 3  # RidgeCV with leave-one-out; ridge handles n < dim, but quality will be low
     _intercept = False
 
     def __init__(self, alphas: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)):
-        self.alphas = tuple(alphas)
+        self.alphas = alphas
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         from sklearn.linear_model import RidgeCV
 
-        r = RidgeCV(alphas=self.alphas, fit_intercept=self._intercept).fit(_f64(X), self._y)
+        r = RidgeCV(alphas=tuple(self.alphas), fit_intercept=self._intercept)
+        r.fit(_f64(X), _f64(y))
         self.weight_ = np.asarray(r.coef_, dtype=np.float32).T.copy()
         bias = r.intercept_ if self._intercept else np.zeros(self.target_dim_)
         self.bias_ = np.asarray(bias, dtype=np.float32).reshape(-1)
         self.alpha_ = float(r.alpha_)
-
-    def _transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float32) @ self.weight_ + self.bias_
-
-    def affine_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
-        return [(self.weight_.T.copy(), self.bias_, "identity")]
 
 
 class Affine(Linear):
@@ -154,20 +119,21 @@ def _inv_sqrt(c: np.ndarray) -> np.ndarray:
     return (v / np.sqrt(np.maximum(w, 1e-12))) @ v.T
 
 
-class CCA(_Aligner):
+class CCA(_Aligner, AffineMap):
     """Top-``n_components`` canonical directions (own implementation: SVD of
     ``Cxx^-1/2 Cxy Cyy^-1/2``, covariances regularised by ``reg * trace/dim``). ``transform``
     maps source → canonical coordinates (scaled by the canonical correlations) → back into the
     target space through the target's canonical loadings, so the output lives in target space."""
 
     kind = "cca"
+    min_anchors = 4
 
     def __init__(self, n_components: int | None = None, reg: float = 1e-3):
         self.n_components = n_components
         self.reg = reg
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
-        X, Y = _f64(X), self._y
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
+        X, Y = _f64(X), _f64(y)
         n = len(X)
         k = self.n_components or min(X.shape[1], Y.shape[1], n - 1)
         if k > min(X.shape[1], Y.shape[1], n - 1):
@@ -195,15 +161,6 @@ class CCA(_Aligner):
         self.target_directions_ = b.astype(np.float32)
         self.n_components_ = int(k)
 
-    def _transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float32) @ self.weight_ + self.bias_
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(n > 0, n, 1.0)
-
 
 def choose_anchors(X: np.ndarray, k: int, how: str, seed: int) -> np.ndarray:
     """Row indices of ``k`` anchors: ``random``, ``kmeans`` (row nearest each k-means centre)
@@ -213,7 +170,7 @@ def choose_anchors(X: np.ndarray, k: int, how: str, seed: int) -> np.ndarray:
     k = min(k, n)
     if how == "random":
         return np.sort(rng.choice(n, k, replace=False))
-    u = _unit(X)
+    u = unit_rows(X)
     if how == "farthest":
         chosen = [int(rng.integers(n))]
         best = u @ u[chosen[0]]
@@ -226,7 +183,7 @@ def choose_anchors(X: np.ndarray, k: int, how: str, seed: int) -> np.ndarray:
         from sklearn.cluster import KMeans
 
         km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(u)
-        sims = _unit(km.cluster_centers_) @ u.T
+        sims = unit_rows(km.cluster_centers_) @ u.T
         picked: list[int] = []
         for row in sims:
             for i in np.argsort(-row):
@@ -252,18 +209,18 @@ class Relative(_Aligner):
         self.anchor_choice = anchor_choice
         self.seed = seed
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         k = self.n_anchors or len(X)
         idx = choose_anchors(_f64(X), k, self.anchor_choice, self.seed)
-        self.source_anchors_ = _unit(X[idx])
-        self.target_anchors_ = _unit(self._y[idx])
+        self.source_anchors_ = unit_rows(X[idx])
+        self.target_anchors_ = unit_rows(_f64(y)[idx])
         self.anchor_rows_ = idx.astype(np.int64)
 
     def _output_dim(self) -> int:
         return len(self.source_anchors_)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        return _unit(X) @ self.source_anchors_.T
+        return unit_rows(X) @ self.source_anchors_.T
 
     def transform_target(self, Y: Any) -> np.ndarray:
         self._check_fitted()
@@ -273,16 +230,7 @@ class Relative(_Aligner):
                 f"relative map expects {self.target_dim_}-dim target vectors, "
                 f"got {vectors.shape[1]}"
             )
-        return _unit(vectors) @ self.target_anchors_.T
-
-
-CLASSES: dict[str, type[_Aligner]] = {
-    "procrustes": Procrustes,
-    "linear": Linear,
-    "affine": Affine,
-    "cca": CCA,
-    "relative": Relative,
-}
+        return unit_rows(vectors) @ self.target_anchors_.T
 
 
 def target_side(m: Map, Y: np.ndarray) -> np.ndarray:

@@ -8,24 +8,21 @@ linear CKA before (source vs target) and after (mapped vs target), and a learnin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.evaluation.retrieval import search
-from repspace.maps.aligners import CLASSES, METHODS, min_anchors, target_side
+from repspace.kernels import cosine_knn, cosine_search, unit_rows
+from repspace.maps.aligners import target_side
 from repspace.maps.base import Map
+from repspace.maps.registry import make_map, map_class
 from repspace.metrics.cka import linear_cka
-from repspace.metrics.neighbors import cosine_knn
+from repspace.results import INTERNAL, OPTIONAL, Result, as_dict
 from repspace.space import Space
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(n > 0, n, 1.0)
 
 
 def shared_rows(source: Space, target: Space) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -54,20 +51,17 @@ def anchor_count(anchors: float | int | str, n_shared: int) -> int:
 
 
 def make_aligner(method: str, **params: Any) -> Map:
-    if method not in CLASSES:
-        raise RepspaceError(
-            f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}"
-        )
-    return CLASSES[method](**params)
+    """A new, unfitted map of alignment method ``method`` (:data:`ALIGN_METHODS`)."""
+    return make_map(method, "align", **params)
 
 
 def alignment_metrics(m: Map, Xs: np.ndarray, Yt: np.ndarray) -> dict[str, float]:
     """Quality of a fitted map on paired held-out rows ``Xs`` (source) and ``Yt`` (target)."""
-    mapped = _unit(m.transform(Xs))
-    tgt = _unit(target_side(m, Yt))
+    mapped = unit_rows(m.transform(Xs))
+    tgt = unit_rows(target_side(m, Yt))
     n = len(mapped)
     out: dict[str, float] = {"n": n, "mean_cosine": float((mapped * tgt).sum(1).mean())}
-    _, idx = search(mapped, tgt, min(10, n), normalized=True)
+    _, idx = cosine_search(mapped, tgt, min(10, n), normalized=True)
     own = np.arange(n)[:, None]
     out["retrieval_r@1"] = float((idx[:, :1] == own).any(1).mean())
     out["retrieval_r@10"] = float((idx == own).any(1).mean())
@@ -89,6 +83,31 @@ def alignment_metrics(m: Map, Xs: np.ndarray, Yt: np.ndarray) -> dict[str, float
     return out
 
 
+@dataclass(kw_only=True)
+class AlignResult(Result):
+    """The map :func:`align` fitted and how well it transfers; ``to_dict()`` is
+    ``repspace align --json`` (without the map object)."""
+
+    #: The source and target spaces.
+    source: str
+    target: str
+    method: str
+    #: Ids both spaces hold, anchors fitted on, ids held out (the metrics' rows).
+    shared: int
+    anchors: int
+    held_out: int
+    seed: int
+    #: Held-out quality (see :func:`alignment_metrics`).
+    metrics: dict[str, float]
+    #: The learning curve: one dict per anchor fraction (None: not asked for).
+    curve: list[dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
+    #: The map directory written (``out``), and the HTML report written.
+    map: str | None = field(default=None, metadata=OPTIONAL)
+    report: str | None = field(default=None, metadata=OPTIONAL)
+    #: The fitted map (source -> target).
+    fitted: Map = field(metadata=INTERNAL, repr=False, compare=False)
+
+
 def align(
     source: str | Path | Space,
     target: str | Path | Space,
@@ -100,15 +119,15 @@ def align(
     curve: tuple[float, ...] | None = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     report: str | Path | None = None,
     **params: Any,
-) -> dict[str, Any]:
+) -> AlignResult:
     """Fit a ``method`` map source→target on ``anchors`` shared ids (seeded sample), evaluate on
-    the other shared ids, optionally save it to ``out`` and an HTML report. Returns a dict."""
+    the other shared ids, optionally save it to ``out`` and an HTML report."""
     src = source if isinstance(source, Space) else Space.open(source)
     tgt = target if isinstance(target, Space) else Space.open(target)
     ids, si, ti = shared_rows(src, tgt)
     n = len(ids)
     k = anchor_count(anchors, n)
-    need = min_anchors(method, src.dim, tgt.dim)
+    need = map_class(method, "align").min_anchors
     if k < need:
         raise RepspaceError(
             f"{method}: {k} anchors, needs at least {need}; raise --anchors (shared ids: {n})"
@@ -120,19 +139,23 @@ def align(
         held = fit_rows
     X, Y = np.asarray(src.vectors), np.asarray(tgt.vectors)
     m = make_aligner(method, **params)
-    m.fit(X[si[fit_rows]], Y[ti[fit_rows]])
-    m.source_fingerprint_ = src.fingerprint
-    m.target_fingerprint_ = tgt.fingerprint
-    result: dict[str, Any] = {
-        "source": str(src.path),
-        "target": str(tgt.path),
-        "method": method,
-        "shared": n,
-        "anchors": k,
-        "held_out": len(held),
-        "seed": seed,
-        "metrics": alignment_metrics(m, X[si[held]], Y[ti[held]]),
-    }
+    m.fit(
+        X[si[fit_rows]],
+        Y[ti[fit_rows]],
+        source_fingerprint=src.fingerprint,
+        target_fingerprint=tgt.fingerprint,
+    )
+    result = AlignResult(
+        source=str(src.path),
+        target=str(tgt.path),
+        method=method,
+        shared=n,
+        anchors=k,
+        held_out=len(held),
+        seed=seed,
+        metrics=alignment_metrics(m, X[si[held]], Y[ti[held]]),
+        fitted=m,
+    )
     if curve:
         points = []
         held_c = perm[n // 2 :] if n >= 4 else perm
@@ -146,20 +169,21 @@ def align(
             mc.fit(X[si[perm[:kc]]], Y[ti[perm[:kc]]])
             met = alignment_metrics(mc, X[si[held_c]], Y[ti[held_c]])
             points.append({"fraction": frac, "anchors": kc, **met})
-        result["curve"] = points
+        result.curve = points
     if out is not None:
         m.save(out)
-        result["map"] = str(out)
+        result.map = str(out)
     if report is not None:
         write_align_report(result, report)
-        result["report"] = str(report)
-    result["_map"] = m
+        result.report = str(report)
     return result
 
 
-def write_align_report(result: dict[str, Any], path: str | Path) -> Path:
+def write_align_report(result: AlignResult | Mapping[str, Any], path: str | Path) -> Path:
     """HTML report with the metrics table and the learning curve (inline SVG)."""
     import repspace.report as rp
+
+    result = as_dict(result)
 
     met = result["metrics"]
     rep = rp.Report(

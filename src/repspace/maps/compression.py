@@ -14,9 +14,9 @@ are fitted once at the largest dimension; smaller sizes are their prefixes.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,71 +24,47 @@ import numpy as np
 
 from repspace.errors import RepspaceError
 from repspace.fsio import atomic_write_json
-from repspace.index.search import ShortlistSearch, exact_search
+from repspace.index.search import ShortlistSearch
+from repspace.kernels import cosine_search
 from repspace.maps.base import Chain, Map, check_finite
-from repspace.maps.matryoshka import MatryoshkaAdaptor
-from repspace.maps.pca import PCA
-from repspace.maps.quantize import BinaryQuantizer, Int8Quantizer
-from repspace.maps.truncate import Truncate, check_dim
+from repspace.maps.quantize import Int8Quantizer
+from repspace.maps.registry import make_map, methods
+from repspace.maps.truncate import check_dim
+from repspace.results import OPTIONAL, Result
 from repspace.space import Space
 
-FLOAT_METHODS = ("truncate", "pca", "pca-whiten", "matryoshka")
-QUANTIZERS = ("int8", "binary")
 K = 10
 
 
 def parse_method(method: str) -> tuple[str, str | None]:
-    """``(float part, quantizer or None)`` of a method string such as ``matryoshka+binary``."""
+    """``(float part, quantizer or None)`` of a method string such as ``matryoshka+binary``
+    (the choices: :data:`repspace.maps.registry.COMPRESS_METHODS`)."""
+    floats, quantizers = methods("compress"), methods("quantize")
     parts = method.split("+")
-    if len(parts) == 1 and parts[0] in QUANTIZERS:
+    if len(parts) == 1 and parts[0] in quantizers:
         return "truncate", parts[0]
-    if (
-        len(parts) > 2
-        or parts[0] not in FLOAT_METHODS
-        or (len(parts) == 2 and parts[1] not in QUANTIZERS)
-    ):
+    if len(parts) > 2 or parts[0] not in floats or (len(parts) == 2 and parts[1] not in quantizers):
         raise RepspaceError(
-            f"unknown method {method!r}: use one of {', '.join(FLOAT_METHODS + QUANTIZERS)}, "
-            "or a float method + int8/binary (e.g. matryoshka+binary)"
+            f"unknown method {method!r}: use one of {', '.join(floats + quantizers)}, "
+            f"or a float method + {'/'.join(quantizers)} (e.g. matryoshka+binary)"
         )
     return parts[0], parts[1] if len(parts) == 2 else None
 
 
 def float_map(name: str, dim: int, params: dict[str, Any] | None = None) -> Map:
-    """An unfitted float map of ``dim`` output dimensions."""
-    if name == "truncate":
-        return Truncate(dim)
-    if name in ("pca", "pca-whiten"):
-        return PCA(dim, whiten=name == "pca-whiten")
-    return MatryoshkaAdaptor(dim=dim, **(params or {}))
-
-
-def quantizer(name: str) -> Map:
-    return Int8Quantizer() if name == "int8" else BinaryQuantizer()
-
-
-def at_dim(fitted: Map, dim: int) -> Map:
-    """The prefix of a fitted nested map (truncate, PCA, adaptor) at ``dim`` output dims."""
-    m = copy.copy(fitted)
-    if isinstance(m, PCA):
-        m.components_ = m.components_[:dim]
-        m.explained_variance_ = m.explained_variance_[:dim]
-        m.explained_variance_ratio_ = m.explained_variance_ratio_[:dim]
-    m.dim = dim  # type: ignore[attr-defined]
-    m.output_dim_ = dim
-    return m
+    """An unfitted float map of ``dim`` output dimensions; ``params`` are the adaptor's (the
+    other float methods have none to tune)."""
+    extra = (params or {}) if name == "matryoshka" else {}
+    return make_map(name, "compress", dim=dim, **extra)
 
 
 def with_quantizer(base: Map, q: str | None, X: np.ndarray) -> Map:
     """``base`` alone, or chained with a quantizer calibrated on ``base``'s output for ``X``."""
     if q is None:
         return base
-    quant = quantizer(q).fit(base.transform(X))
-    chain = Chain([base, quant])
-    chain.input_dim_, chain.output_dim_ = base.input_dim_, quant.output_dim_
-    chain.source_fingerprint_ = base.source_fingerprint_
-    quant.source_fingerprint_ = base.source_fingerprint_
-    return chain
+    quant = make_map(q, "quantize")
+    quant.fit(base.transform(X), source_fingerprint=base.source_fingerprint_)
+    return Chain([base, quant])
 
 
 # ----------------------------------------------------------------------------- quality
@@ -101,7 +77,7 @@ def map_searcher(m: Map | None) -> Searcher:
     def search(q: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
         if m is not None:
             q, d = m.decode_transform(q), m.decode_transform(d)
-        return exact_search(q, d, k)[1]
+        return cosine_search(q, d, k)[1]
 
     return search
 
@@ -200,17 +176,17 @@ def rate_quality(
         if name not in fitted:
             t0 = time.perf_counter()
             m = float_map(name, top, params)
-            fitted[name] = m.fit(X, progress=progress) if name == "matryoshka" else m.fit(X)
+            extra = {"progress": progress} if name == "matryoshka" else {}
+            fitted[name] = m.fit(X, source_fingerprint=fingerprint, **extra)
             fit_seconds[name] = round(time.perf_counter() - t0, 3)
-            fitted[name].source_fingerprint_ = fingerprint
     full = quality.score(map_searcher(None))
     points = []
     for name in names:
-        for variant in (None, *QUANTIZERS):
+        for variant in (None, *methods("quantize")):
             if variant is not None and name != base_name:
                 continue
             for dim in dims:
-                m = with_quantizer(at_dim(fitted[name], dim), variant, X)
+                m = with_quantizer(fitted[name].prefix(dim), variant, X)
                 q = quality.score(map_searcher(m))
                 points.append(
                     {
@@ -329,6 +305,28 @@ def parse_dims(text: str | Sequence[int], dim: int) -> list[int]:
     return sorted(set(dims))
 
 
+@dataclass(kw_only=True)
+class CompressResult(Result):
+    """What :func:`compress` fitted and wrote; ``to_dict()`` is ``repspace compress --json``."""
+
+    #: The space the maps were fitted on, its rows and dimension.
+    space: str
+    n: int
+    dim: int
+    method: str
+    dims: list[int]
+    #: Seconds to fit the map at the largest dimension.
+    fit_seconds: float
+    #: Output dimension -> map directory written (``out``).
+    maps: dict[int, str] = field(default_factory=dict)
+    #: Output dimension -> mapped space written (``apply``).
+    spaces: dict[int, str] = field(default_factory=dict)
+    #: The rate–quality curve (see :func:`rate_quality`); None when not measured.
+    curve: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
+    #: The curve's HTML page, when written (with ``out``).
+    report: str | None = field(default=None, metadata=OPTIONAL)
+
+
 def compress(
     space: Space | str | Path,
     method: str = "matryoshka",
@@ -343,10 +341,12 @@ def compress(
     params: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> CompressResult:
     """Fit ``method`` at each of ``dims`` on ``space``, save the map(s) to ``out`` (one dim:
     ``out`` itself; several: ``out/<dim>``), write the mapped space(s) to ``apply`` (same
     layout), and measure the rate–quality curve (``out/rate_quality.json`` and ``.html``)."""
+    if out is None and apply is None and not curve:
+        raise RepspaceError("nothing to do: give --out, --apply, or leave the curve on")
     if not isinstance(space, Space):
         space = Space.open(space)
     base_name, quant = parse_method(method)
@@ -364,28 +364,26 @@ def compress(
     base = float_map(base_name, max(dims), params)
     base = base.fit(space, progress=progress) if base_name == "matryoshka" else base.fit(space)
     fit_seconds = round(time.perf_counter() - t0, 3)
-    maps = {d: with_quantizer(at_dim(base, d), quant, X) for d in dims}
-    result: dict[str, Any] = {
-        "space": str(space.path),
-        "n": space.n,
-        "dim": space.dim,
-        "method": method,
-        "dims": dims,
-        "fit_seconds": fit_seconds,
-        "maps": {},
-        "spaces": {},
-    }
+    maps = {d: with_quantizer(base.prefix(d), quant, X) for d in dims}
+    result = CompressResult(
+        space=str(space.path),
+        n=space.n,
+        dim=space.dim,
+        method=method,
+        dims=dims,
+        fit_seconds=fit_seconds,
+    )
     if out is not None:
         out = Path(out)
         for d, m in maps.items():
-            result["maps"][d] = str(m.save(out if len(dims) == 1 else out / str(d)))
+            result.maps[d] = str(m.save(out if len(dims) == 1 else out / str(d)))
     if apply is not None:
         apply = Path(apply)
         for d, m in maps.items():
             target = apply if len(dims) == 1 else apply / str(d)
-            result["spaces"][d] = str(m.apply(space, target, overwrite=overwrite).path)
+            result.spaces[d] = str(m.apply(space, target, overwrite=overwrite).path)
     if quality is not None:
-        result["curve"] = rate_quality(
+        result.curve = rate_quality(
             X,
             quality,
             dims,
@@ -397,11 +395,9 @@ def compress(
             progress=progress,
         )
         if out is not None:
-            atomic_write_json(
-                out / "rate_quality.json", {**result["curve"], "space": str(space.path)}
-            )
-            result["report"] = str(
-                write_curve_report({**result["curve"], "space": str(space.path)},
+            atomic_write_json(out / "rate_quality.json", {**result.curve, "space": str(space.path)})
+            result.report = str(
+                write_curve_report({**result.curve, "space": str(space.path)},
                                    out / "rate_quality.html")
             )  # fmt: skip
     return result

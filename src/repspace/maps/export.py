@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.fsio import building, check_output
 from repspace.maps.base import Map, load_map
 
 
@@ -26,7 +27,8 @@ def export_sentence_transformers(
     force: bool = False,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``encoder`` (an ``st:`` spec or encoder) followed by the map to directory ``out``."""
+    """Write ``encoder`` (an ``st:`` spec or encoder) followed by the map to directory ``out``
+    (built beside it and swapped into place; a non-empty ``out`` needs ``overwrite``)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Dense
@@ -46,8 +48,7 @@ def export_sentence_transformers(
             f"the map expects {m.input_dim_}-dim vectors, {enc.spec} gives {enc.dim}"
         )
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RepspaceError(f"{out}: exists and is not empty; pass --overwrite or choose another")
+    check_output(out, overwrite)
     layers = m.affine_layers()
     modules = list(enc.model)
     for weight, bias, activation in layers:
@@ -61,9 +62,6 @@ def export_sentence_transformers(
         )
         modules.append(dense)
     model = SentenceTransformer(modules=modules, device="cpu")
-    if out.exists() and overwrite:
-        import shutil
-
-        shutil.rmtree(out)
-    model.save(str(out))
+    with building(out, overwrite) as work:
+        model.save(str(work))
     return out

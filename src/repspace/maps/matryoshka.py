@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.kernels import cosine_knn, eigh, unit_rows
 from repspace.maps.base import Map, check_finite
 from repspace.maps.truncate import check_dim
 from repspace.progress import progress_bar
@@ -146,12 +147,6 @@ class MatryoshkaAdaptor(Map):
         self.seed = seed
         self.threads = threads
 
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
-        if params["dims"] is not None:
-            params["dims"] = [int(m) for m in params["dims"]]
-        return params
-
     # ----------------------------------------------------------------- fitting
     def _prefixes(self) -> list[int]:
         d = self.input_dim_
@@ -161,7 +156,11 @@ class MatryoshkaAdaptor(Map):
         return dims
 
     def _fit(
-        self, X: np.ndarray, pairs: tuple[Any, Any] | None = None, progress: bool = False
+        self,
+        X: np.ndarray,
+        y: Any = None,
+        pairs: tuple[Any, Any] | None = None,
+        progress: bool = False,
     ) -> None:
         """``pairs``: (query vectors, positive vectors) for the supervised stage; ``progress``:
         show a progress bar."""
@@ -185,8 +184,6 @@ class MatryoshkaAdaptor(Map):
             check_finite(positives, "positive vectors")
         if self.rotate:
             second = (x.astype(np.float64).T @ x.astype(np.float64)) / len(x)
-            from repspace.kernels import eigh
-
             values, vectors = eigh(second)
             rotation = vectors[:, np.argsort(values)[::-1]].T
             signs = np.sign(rotation[np.arange(d), np.abs(rotation).argmax(axis=1)])
@@ -340,6 +337,12 @@ class MatryoshkaAdaptor(Map):
     def _output_dim(self) -> int:
         return int(self.dim or self.input_dim_)
 
+    def prefix(self, dim: int) -> MatryoshkaAdaptor:
+        """The adaptor's first ``dim`` outputs, fitted (the same network, cut)."""
+        self._check_fitted()
+        check_dim(dim, self.output_dim_)
+        return self._derive({"dim": dim}, {"output_dim_": int(dim)})
+
     def _transform(self, X: np.ndarray) -> np.ndarray:
         z = np.asarray(X, dtype=np.float32)
         rotation = getattr(self, "rotation_", None)
@@ -379,16 +382,7 @@ def neighbours(
             g = np.sort(g)
             out[g] = g[neighbours(x[g], min(k, len(g) - 1), None, rng, block)]
         return out
-    xu = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block):
-        sim = xu[start : start + block] @ xu.T
-        rows = np.arange(len(sim))
-        sim[rows, start + rows] = -np.inf
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sim, part, axis=1), axis=1, kind="stable")
-        out[start : start + block] = np.take_along_axis(part, order, axis=1)
-    return out
+    return cosine_knn(unit_rows(x), k, block=block)[0]
 
 
 class _Best:

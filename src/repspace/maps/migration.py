@@ -40,7 +40,7 @@ no statistics are available.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +48,17 @@ import numpy as np
 
 from repspace.encoders import load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
-from repspace.evaluation.retrieval import retrieval_metrics, search
+from repspace.evaluation.retrieval import retrieval_metrics
 from repspace.fsio import atomic_write_json, read_json
-from repspace.maps.aligners import CLASSES
-from repspace.maps.base import load_map
+from repspace.kernels import cosine_search, unit_rows
+from repspace.maps.base import Map, load_map
+from repspace.maps.registry import MIGRATE_METHODS, make_map
 from repspace.progress import progress_bar
+from repspace.results import INTERNAL, OPTIONAL, Result, renamed
 from repspace.space import Space, SpaceWriter, read_manifest
 from repspace.space.batching import encode_sorted
 
 STATE = "migration.json"
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(n > 0, n, 1.0)
 
 
 def _old_texts(old: Space) -> list[str]:
@@ -114,8 +110,9 @@ class Anchors:
 
 
 def sentence_anchors(texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """The sentences of every text with at least two (``repspace.evaluation.generators.sentences``) and the
-    index of the text each comes from; one-sentence texts add nothing beyond the document."""
+    """The sentences of every text with at least two
+    (:func:`repspace.evaluation.generators.sentences`) and the index of the text each comes
+    from; one-sentence texts add nothing beyond the document."""
     from repspace.evaluation.generators import sentences
 
     out: list[str] = []
@@ -192,13 +189,15 @@ def collect_anchors(
 
 
 def _check_method(method: str) -> None:
-    if method not in CLASSES or method == "relative":
-        raise RepspaceError("migrate: method must be one of procrustes, linear, affine, cca")
+    if method not in MIGRATE_METHODS:
+        raise RepspaceError(f"migrate: method must be one of {', '.join(MIGRATE_METHODS)}")
 
 
-def _fit(a: Anchors, method: str, docs: int | None = None) -> Any:
+def _fit(a: Anchors, method: str, docs: int | None = None, **fingerprints: str | None) -> Any:
+    """The ``method`` map NEW→OLD fitted on the anchors of the first ``docs`` documents;
+    ``fingerprints``: ``source_fingerprint``/``target_fingerprint`` (NEW's, OLD's)."""
     x, y = a.pairs(docs)
-    return CLASSES[method]().fit(x, y)
+    return make_map(method, "migrate").fit(x, y, **fingerprints)
 
 
 def _fit_sample(
@@ -216,9 +215,12 @@ def _fit_sample(
     a = collect_anchors(
         old, new_encoder, sample, seed, sentences=sentences, extra_anchors=extra_anchors
     )
-    m = _fit(a, method)
-    m.source_fingerprint_ = load_encoder(new_encoder).fingerprint
-    m.target_fingerprint_ = old.fingerprint
+    m = _fit(
+        a,
+        method,
+        source_fingerprint=load_encoder(new_encoder).fingerprint,
+        target_fingerprint=old.fingerprint,
+    )
     return m, a
 
 
@@ -254,6 +256,58 @@ def _advice(curve: list[dict[str, Any]], key: str, goal: float | None, n: int) -
     )
 
 
+@dataclass(kw_only=True)
+class MigrationPlan(Result):
+    """What :func:`plan` expects of a migration; ``to_dict()`` is ``repspace migrate plan``'s
+    output (without the map object)."""
+
+    #: The OLD space, the NEW encoder spec, the map method.
+    old: str
+    new: str
+    method: str
+    #: Documents re-embedded with NEW, and the anchor pairs fitted on (documents, sentences, ...).
+    sample: int
+    anchors: dict[str, int]
+    #: With a task: OLD→OLD and NEW-mapped→OLD nDCG@10, their ratio (None when OLD→OLD is 0),
+    #: the task's name.
+    old_ndcg10: float | None = field(default=None, metadata=OPTIONAL)
+    mapped_ndcg10: float | None = field(default=None, metadata=OPTIONAL)
+    retained: float | None = None
+    task: str | None = field(default=None, metadata=OPTIONAL)
+    #: Without a task: held-out documents, mapped from NEW, retrieving their own OLD vector.
+    self_r1: float | None = field(default=None, metadata=renamed("self_r@1", optional=True))
+    self_r10: float | None = field(default=None, metadata=renamed("self_r@10", optional=True))
+    #: The learning curve (one dict per sample size) and the sample-size advice.
+    curve: list[dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
+    advice: str | None = field(default=None, metadata=OPTIONAL)
+    #: The map NEW→OLD fitted on the whole sample.
+    fitted: Map = field(metadata=INTERNAL, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.task is None:  # with a task, retained is kept even when None
+            del out["retained"]
+        return out
+
+
+@dataclass(kw_only=True)
+class MigrationStatus(Result):
+    """Where a :class:`Migration` stands; ``to_dict()`` is ``repspace migrate status``'s output."""
+
+    #: The migration directory, the OLD space, the NEW encoder spec.
+    path: str
+    old: str
+    new_encoder: str
+    #: ``mapped``, ``backfilling`` or ``done``.
+    status: str
+    #: Rows re-embedded with NEW, of ``n``, and their share.
+    done: int
+    n: int
+    fraction: float
+    #: The map NEW→OLD inside the directory (None once the backfill is done).
+    map: str | None
+
+
 def plan(
     old: str | Path | Space,
     new_encoder: str,
@@ -265,7 +319,7 @@ def plan(
     sentences: bool = True,
     extra_anchors: str | Path | list[str] | None = None,
     goal: float = GOAL,
-) -> dict[str, Any]:
+) -> MigrationPlan:
     """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality.
 
     With a retrieval ``task`` (path or :class:`RetrievalTask`): nDCG@10 of OLD queries on OLD
@@ -281,9 +335,14 @@ def plan(
         old, new_encoder, sample, method, seed, sentences=sentences, extra_anchors=extra_anchors
     )
     rows = a.rows
-    out: dict[str, Any] = {"old": str(old.path), "new": new_encoder, "method": method}
-    out["sample"] = len(rows)
-    out["anchors"] = a.counts()
+    out = MigrationPlan(
+        old=str(old.path),
+        new=new_encoder,
+        method=method,
+        sample=len(rows),
+        anchors=a.counts(),
+        fitted=m,
+    )
     sizes = _curve_sizes(old.n, len(rows))
     new_enc = load_encoder(new_encoder)
     curve: list[dict[str, Any]] = []
@@ -296,18 +355,15 @@ def plan(
         q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
         base = retrieval_metrics(t, q_old, docs_old)["metrics"]["ndcg@10"]
         mapped = retrieval_metrics(t, m.transform(q_new), docs_old)["metrics"]["ndcg@10"]
-        out.update(
-            old_ndcg10=base,
-            mapped_ndcg10=mapped,
-            retained=(mapped / base) if base else None,
-            task=t.name,
-        )
+        out.old_ndcg10, out.mapped_ndcg10 = base, mapped
+        out.retained = (mapped / base) if base else None
+        out.task = t.name
         for k in sizes:
             mk = m if k == len(rows) else _fit(a, method, k)
             nd = retrieval_metrics(t, mk.transform(q_new), docs_old)["metrics"]["ndcg@10"]
             curve.append({**a.counts(k), "ndcg10": nd, "retained": nd / base if base else None})
-        out["curve"] = curve
-        out["advice"] = _advice(curve, "retained", goal if base else None, old.n)
+        out.curve = curve
+        out.advice = _advice(curve, "retained", goal if base else None, old.n)
     else:
         held = np.setdiff1d(np.arange(old.n), rows)[:2000]
         if len(held):
@@ -316,28 +372,33 @@ def plan(
             own = held[:, None]
             for k in sizes:
                 mk = m if k == len(rows) else _fit(a, method, k)
-                _, idx = search(mk.transform(qn), np.asarray(old.vectors), 10)
+                _, idx = cosine_search(mk.transform(qn), np.asarray(old.vectors), 10)
                 curve.append({
                     **a.counts(k),
                     "self_r@1": float((idx[:, :1] == own).any(1).mean()),
                     "self_r@10": float((idx == own).any(1).mean()),
                 })  # fmt: skip
-            out["self_r@1"] = curve[-1]["self_r@1"]
-            out["self_r@10"] = curve[-1]["self_r@10"]
-            out["curve"] = curve
-            out["advice"] = _advice(curve, "self_r@10", None, old.n)
-    out["_map"] = m
+            out.self_r1 = curve[-1]["self_r@1"]
+            out.self_r10 = curve[-1]["self_r@10"]
+            out.curve = curve
+            out.advice = _advice(curve, "self_r@10", None, old.n)
     return out
 
 
 class Migration:
     """A migration of the space ``old`` to encoder ``new``, kept in directory ``path``."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not (self.path / STATE).exists():
-            raise RepspaceError(f"{self.path}: no migration here; run `repspace migrate start`")
-        self.state: dict[str, Any] = read_json(self.path / STATE)
+    def __init__(self, path: Path, state: dict[str, Any]):
+        self.path = path
+        self.state = state
+
+    @classmethod
+    def open(cls, path: str | Path) -> Migration:
+        """The migration kept in directory ``path``."""
+        path = Path(path)
+        if not (path / STATE).exists():
+            raise RepspaceError(f"{path}: no migration here; run `repspace migrate start`")
+        return cls(path, read_json(path / STATE))
 
     # ------------------------------------------------------------ creation
     @classmethod
@@ -372,10 +433,10 @@ class Migration:
         new_vecs, old_vecs = a.new_docs, a.old_docs
         path.mkdir(parents=True, exist_ok=True)
         m.save(path / "map")
-        mapped = _unit(m.transform(new_vecs))
+        mapped = unit_rows(m.transform(new_vecs))
         stats = {
-            "old": _cos_stats(_unit(old_vecs), mapped),
-            "new": _cos_stats(_unit(new_vecs), _unit(new_vecs)),
+            "old": _cos_stats(unit_rows(old_vecs), mapped),
+            "new": _cos_stats(unit_rows(new_vecs), unit_rows(new_vecs)),
         }
         state = {
             "format": "repspace.migration",
@@ -393,7 +454,7 @@ class Migration:
             "score_stats": stats,
         }
         atomic_write_json(path / STATE, state)
-        return cls(path)
+        return cls.open(path)
 
     def _save(self) -> None:
         atomic_write_json(self.path / STATE, self.state)
@@ -410,22 +471,25 @@ class Migration:
         man = read_manifest(self.new_path)
         return int(man["n"]) if man else 0
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> MigrationStatus:
+        """Rows re-embedded so far, of all."""
         done = self._rows_done()
         n = int(self.state["n"])
-        return {
-            "path": str(self.path),
-            "old": self.state["old"],
-            "new_encoder": self.state["new_encoder"],
-            "status": self.state["status"],
-            "done": done,
-            "n": n,
-            "fraction": done / n if n else 1.0,
-            "map": self.state["map"],
-        }
+        return MigrationStatus(
+            path=str(self.path),
+            old=self.state["old"],
+            new_encoder=self.state["new_encoder"],
+            status=self.state["status"],
+            done=done,
+            n=n,
+            fraction=done / n if n else 1.0,
+            map=self.state["map"],
+        )
 
     # ------------------------------------------------------------ backfill
-    def backfill(self, *, max_batches: int | None = None, progress: bool = False) -> dict[str, Any]:
+    def backfill(
+        self, *, max_batches: int | None = None, progress: bool = False
+    ) -> MigrationStatus:
         """Re-embed old documents with NEW, a shard of ``batch`` rows at a time (resumable)."""
         if self.state["status"] == "done":
             return self.status()
@@ -483,14 +547,14 @@ class Migration:
         """Top-``k`` ``(id, score)`` per query over the mixed space (see the module docstring)."""
         queries = [query] if isinstance(query, str) else list(query)
         enc = load_encoder(self.state["new_encoder"])
-        q = _unit(enc.encode(queries, batch_size=enc.default_batch_size))
+        q = unit_rows(enc.encode(queries, batch_size=enc.default_batch_size))
         done = self._rows_done()
         parts: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
         stats = self.state.get("score_stats") or {}
         if done > 0:
             new = Space.open(self.new_path, allow_building=True)
             vec = np.asarray(new.vectors)[:done]
-            s, i = search(q, vec, k)
+            s, i = cosine_search(q, vec, k)
             ids = new.ids[:done]
             parts.append((_z(s, stats.get("new")), i, ids))
         if done < int(self.state["n"]) and self.state["map"]:
@@ -498,7 +562,7 @@ class Migration:
             m = load_map(self.path / self.state["map"])
             qm = m.transform(q)
             vec = np.asarray(old.vectors)[done:]
-            s, i = search(qm, vec, k)
+            s, i = cosine_search(qm, vec, k)
             parts.append((_z(s, stats.get("old")), i, old.ids[done:]))
         results = []
         for qi in range(len(queries)):

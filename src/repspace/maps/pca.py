@@ -27,7 +27,7 @@ class PCA(Map):
         self.dim = dim
         self.whiten = whiten
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         check_dim(self.dim, self.input_dim_)
         n, d = X.shape
         mean = np.zeros(d)
@@ -54,6 +54,20 @@ class PCA(Map):
 
     def _output_dim(self) -> int:
         return int(self.dim)
+
+    def prefix(self, dim: int) -> PCA:
+        """The PCA of ``dim`` components (the first ``dim`` of these), fitted."""
+        self._check_fitted()
+        check_dim(dim, self.output_dim_)
+        return self._derive(
+            {"dim": dim},
+            {
+                "components_": self.components_[:dim],
+                "explained_variance_": self.explained_variance_[:dim],
+                "explained_variance_ratio_": self.explained_variance_ratio_[:dim],
+                "output_dim_": int(dim),
+            },
+        )
 
     def _scale(self) -> np.ndarray:
         if not self.whiten:

@@ -34,7 +34,7 @@ class Int8Quantizer(Map):
     def __init__(self, quantile: float = 0.0):
         self.quantile = quantile
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         if not 0.0 <= self.quantile < 0.5:
             raise RepspaceError(f"int8 quantile must be in [0, 0.5), got {self.quantile}")
         x = np.asarray(X, dtype=np.float32)
@@ -78,7 +78,7 @@ class BinaryQuantizer(Map):
     def __init__(self, threshold: str = "zero"):
         self.threshold = threshold
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         if self.threshold not in THRESHOLDS:
             raise RepspaceError(
                 f"binary threshold must be one of {', '.join(THRESHOLDS)}, not {self.threshold!r}"

@@ -19,11 +19,17 @@ class Truncate(Map):
     def __init__(self, dim: int):
         self.dim = dim
 
-    def _fit(self, X: np.ndarray, **fit_params: Any) -> None:
+    def _fit(self, X: np.ndarray, y: Any = None) -> None:
         check_dim(self.dim, self.input_dim_)
 
     def _output_dim(self) -> int:
         return int(self.dim)
+
+    def prefix(self, dim: int) -> Truncate:
+        """``x -> x[:dim]``, fitted."""
+        self._check_fitted()
+        check_dim(dim, self.output_dim_)
+        return self._derive({"dim": dim}, {"output_dim_": int(dim)})
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(X[:, : self.dim], dtype=np.float32)

@@ -12,20 +12,22 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.kernels import cosine_knn, unit_rows
 from repspace.metrics import cka, procrustes
-from repspace.metrics.data import join, load, row_norms, unit_rows
+from repspace.metrics.data import join, load, row_norms
 from repspace.metrics.moments import centered, cross_gram
 from repspace.metrics.mutual_knn import knn_overlap
-from repspace.metrics.neighbors import cosine_knn
 from repspace.metrics.rsa import cosine_rdm
 from repspace.metrics.svcca import VARIANCE, svcca_from_stats
 from repspace.progress import progress_bar
+from repspace.results import Result
 from repspace.space import Space
 
 SAMPLE = 10_000
@@ -49,6 +51,37 @@ def _none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
+@dataclass(kw_only=True)
+class CompareResult(Result):
+    """What :func:`compare` measured; ``to_dict()`` is ``repspace compare --json`` (with the
+    figures) and what the report is drawn from."""
+
+    kind: str = field(default="compare", init=False)
+    #: Each space (path, rows, dimension, encoder) with its ``label``.
+    spaces: list[dict[str, Any]]
+    #: Rows all spaces share (the rows compared).
+    shared: int
+    #: ``"ids"`` or ``"row order"``.
+    joined_on: str
+    #: Rows and dimension of each space.
+    rows: list[int]
+    dims: list[int]
+    #: Sample sizes, k, seed and the constants the metrics used.
+    params: dict[str, Any]
+    #: One label per space (unique), the order of the matrices.
+    labels: list[str]
+    #: Metric name -> matrix over the spaces (diagonal: self-similarity; None where undefined).
+    metrics: dict[str, list[list[float | None]]]
+    #: One dict per pair of spaces: ``a``, ``b``, each metric, ``svcca_directions``.
+    pairs: list[dict[str, Any]]
+    #: Metric name -> the rows it was computed on.
+    scope: dict[str, str]
+    #: Seconds per metric and in total.
+    seconds: dict[str, float]
+    #: Data for the report's charts (of the first pair).
+    figures: dict[str, Any]
+
+
 def compare(
     *data: Space | np.ndarray | str | Path,
     names: Sequence[str] | None = None,
@@ -59,17 +92,20 @@ def compare(
     debiased: bool = False,
     seed: int = 0,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> CompareResult:
     """Compare spaces (or directories, or arrays) pairwise on their shared rows.
 
     ``sample``/``rbf_sample``/``rsa_sample``: rows for mutual-kNN, RBF CKA and RSA (None: all
     shared rows; RBF CKA and RSA hold an m × m matrix). ``debiased`` adds the debiased CKA
-    estimators. Returns ``metrics`` (name -> matrix, diagonal = self-similarity), ``pairs`` (one
-    dict per pair), ``shared`` rows, ``scope``, ``seconds`` per metric, and ``figures``.
+    estimators. Returns a :class:`CompareResult`: ``metrics`` (name -> matrix, diagonal =
+    self-similarity), ``pairs`` (one dict per pair), ``shared`` rows, ``scope``, ``seconds`` per
+    metric, and ``figures``.
     """
     started = time.perf_counter()
     if len(data) < 2:
         raise RepspaceError("compare needs at least two spaces")
+    if k < 1 or any(s is not None and s < 3 for s in (sample, rbf_sample, rsa_sample)):
+        raise RepspaceError("--k must be at least 1 and the sample sizes at least 3")
     if names is not None and len(names) != len(data):
         raise RepspaceError(f"{len(names)} names for {len(data)} spaces")
     rows = [load(d, names[i] if names else None) for i, d in enumerate(data)]
@@ -97,7 +133,7 @@ def compare(
             stats = centered(x)
             timed("centering", t0)
             t0 = time.perf_counter()
-            knn, _ = cosine_knn(unit_rows(x[knn_rows], norms[knn_rows]), k)
+            knn, _ = cosine_knn(unit_rows(x[knn_rows], norms=norms[knn_rows], precise=True), k)
             timed("mutual_knn", t0)
             t0 = time.perf_counter()
             kernel = cka.rbf_gram(x[rbf_rows])
@@ -186,14 +222,13 @@ def compare(
         if key in scope and len(chosen) < n:
             scope[key] = f"uniform sample of {len(chosen):,} of {n:,} shared rows"
     seconds["total"] = round(time.perf_counter() - started, 4)
-    return {
-        "kind": "compare",
-        "spaces": [{**r.describe(), "label": lab} for r, lab in zip(rows, labels, strict=True)],
-        "shared": n,
-        "joined_on": "ids" if shared_ids is not None else "row order",
-        "rows": counts,
-        "dims": dims,
-        "params": {
+    return CompareResult(
+        spaces=[{**r.describe(), "label": lab} for r, lab in zip(rows, labels, strict=True)],
+        shared=n,
+        joined_on="ids" if shared_ids is not None else "row order",
+        rows=counts,
+        dims=dims,
+        params={
             "k": k,
             "sample": len(knn_rows),
             "rbf_sample": len(rbf_rows),
@@ -203,13 +238,13 @@ def compare(
             "debiased": debiased,
             "seed": seed,
         },
-        "labels": labels,
-        "metrics": {key: [[_none(v) for v in row] for row in mat] for key, mat in matrices.items()},
-        "pairs": pairs,
-        "scope": scope,
-        "seconds": seconds,
-        "figures": figures,
-    }
+        labels=labels,
+        metrics={key: [[_none(v) for v in row] for row in mat] for key, mat in matrices.items()},
+        pairs=pairs,
+        scope=scope,
+        seconds=seconds,
+        figures=figures,
+    )
 
 
 def _gram_cka(gx: np.ndarray, gy: np.ndarray) -> float:

@@ -8,7 +8,6 @@ a silently wrong number.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.fsio import read_jsonl
 from repspace.space import Space
 
 #: Rows per block when streaming over a matrix (float64 block: BLOCK * dim * 8 bytes).
@@ -124,14 +124,6 @@ def sample_indices(n: int, size: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def unit_rows(vectors: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float32 (the cosine geometry)."""
-    x = np.asarray(vectors, dtype=np.float64)
-    if norms is None:
-        norms = np.linalg.norm(x, axis=1)
-    return (x / norms[:, None]).astype(np.float32)
-
-
 def join(rows: Sequence[Rows]) -> tuple[list[str] | None, list[np.ndarray]]:
     """The ids every input holds (in the first input's order) and, per input, the row index of
     each. Bare arrays are joined by position and must have the same number of rows."""
@@ -166,20 +158,16 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise RepspaceError(f"{path}: no such pairs file")
     pairs: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8", newline="") as f:
-        if path.suffix == ".jsonl":
-            for line_no, line in enumerate(f, 1):
-                if not line.strip() or line.startswith("#"):
-                    continue
-                try:
-                    obj = json.loads(line)
-                    pairs.append((str(obj["a"]), str(obj["b"])))
-                except (ValueError, KeyError, TypeError):
-                    raise RepspaceError(
-                        f'{path}:{line_no}: expected a JSON object with "a" and "b" ids'
-                    ) from None
-        else:
-            delimiter = "," if path.suffix == ".csv" else "\t"
+    if path.suffix == ".jsonl":
+        for line_no, obj in read_jsonl(path, comments=True):
+            if "a" not in obj or "b" not in obj:
+                raise RepspaceError(
+                    f'{path}:{line_no}: expected a JSON object with "a" and "b" ids'
+                )
+            pairs.append((str(obj["a"]), str(obj["b"])))
+    else:
+        delimiter = "," if path.suffix == ".csv" else "\t"
+        with open(path, encoding="utf-8", newline="") as f:
             for line_no, row in enumerate(csv.reader(f, delimiter=delimiter), 1):
                 if not row or not "".join(row).strip() or row[0].startswith("#"):
                     continue

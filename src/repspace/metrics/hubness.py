@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from repspace.metrics.data import unit_rows
-from repspace.metrics.neighbors import cosine_knn, k_occurrence
+from repspace.kernels import cosine_knn, unit_rows
+from repspace.metrics.neighbors import k_occurrence
 
 HUB_FACTOR = 2
 
@@ -43,7 +43,7 @@ def skewness(values: np.ndarray) -> float:
 
 def hubness(x: np.ndarray, k: int = 10) -> dict[str, float]:
     """:func:`hubness_stats` of the exact cosine kNN graph over all rows of ``x`` (O(n^2))."""
-    indices, _ = cosine_knn(unit_rows(x), k)
+    indices, _ = cosine_knn(unit_rows(x, precise=True), k)
     return hubness_stats(indices)
 
 

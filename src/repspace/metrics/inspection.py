@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.kernels import bin_edges, cosine_knn, nearest_other_similarity, unit_rows
 from repspace.metrics import anisotropy, duplicates, intrinsic_dim, norms, spectrum
 from repspace.metrics.data import (
     Rows,
@@ -27,14 +29,13 @@ from repspace.metrics.data import (
     pair_indices,
     read_pairs,
     sample_indices,
-    unit_rows,
 )
 from repspace.metrics.hubness import hubness_stats
 from repspace.metrics.moments import moments
-from repspace.metrics.neighbors import cosine_knn, k_occurrence, nearest_other_similarity
+from repspace.metrics.neighbors import k_occurrence
 from repspace.metrics.uniformity import UniformityAccumulator, alignment
 from repspace.progress import progress_bar
-from repspace.report import bin_edges
+from repspace.results import Result
 from repspace.space import Space
 
 SAMPLE = 10_000
@@ -49,6 +50,28 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
+@dataclass(kw_only=True)
+class InspectResult(Result):
+    """What :func:`inspect` measured; ``to_dict()`` is ``repspace inspect --json`` (with the
+    figures) and what the report is drawn from."""
+
+    kind: str = field(default="inspect", init=False)
+    #: The space (or array) measured: path, rows, dimension, encoder.
+    space: dict[str, Any]
+    #: Sample sizes, k, seed and the constants the metrics used.
+    params: dict[str, Any]
+    #: Metric name -> value (None where undefined).
+    metrics: dict[str, float | None]
+    #: Metric name -> the rows it was computed on.
+    scope: dict[str, str]
+    #: Norm and hubness statistics, top hubs, rogue dimensions, duplicate counts.
+    details: dict[str, Any]
+    #: Seconds per stage and in total.
+    seconds: dict[str, float]
+    #: Data for the report's charts.
+    figures: dict[str, Any]
+
+
 def inspect(
     data: Space | np.ndarray | str | Path,
     *,
@@ -61,18 +84,20 @@ def inspect(
     near_duplicate_queries: int = NEAR_DUPLICATE_QUERIES,
     seed: int = 0,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> InspectResult:
     """Measure one space (a :class:`~repspace.Space`, its directory, or an ``(n, dim)`` array).
 
     ``sample``: rows for the neighbour-based metrics (None: all rows, O(n^2)). ``pairs``: positive
     pairs for alignment (a file, see :func:`~repspace.metrics.data.read_pairs`, or (id, id)
     tuples; row numbers for an array). ``color_by``: a metadata column of the space, or one label
     per row, to colour the report's map. ``texts``: one per row, for an array (spaces supply
-    their own). Returns a dict: ``metrics`` (name -> value or None), ``scope`` (rows each was
-    computed on), ``details``, ``seconds`` per stage, ``params``, and ``figures`` (data for the
-    report).
+    their own). Returns an :class:`InspectResult`: ``metrics`` (name -> value or None), ``scope``
+    (rows each was computed on), ``details``, ``seconds`` per stage, ``params``, and ``figures``
+    (data for the report).
     """
     started = time.perf_counter()
+    if k < 1 or (sample is not None and sample < 3):
+        raise RepspaceError("--k must be at least 1 and --sample at least 3")
     rows = load(data)
     seconds: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -134,7 +159,7 @@ def inspect(
         scope["exact_duplicate_share"] = all_rows
         lap("exact_duplicates")
 
-        unit = unit_rows(rows.vectors[idx], row_norms[idx])
+        unit = unit_rows(rows.vectors[idx], norms=row_norms[idx], precise=True)
         uni = UniformityAccumulator()
         knn, sims = cosine_knn(unit, k, visit=uni)
         hub = hubness_stats(knn)
@@ -184,10 +209,9 @@ def inspect(
     ]
     figures = _figures(rows, spec, row_norms, nk, idx, labels, row_texts, color_by, seed)
     seconds["total"] = round(time.perf_counter() - started, 4)
-    return {
-        "kind": "inspect",
-        "space": rows.describe(),
-        "params": {
+    return InspectResult(
+        space=rows.describe(),
+        params={
             "sample": m,
             "k": int(knn.shape[1]),
             "seed": seed,
@@ -196,9 +220,9 @@ def inspect(
             "uniformity_t": uni.t,
             "distance": "cosine (rows L2-normalized) for neighbour metrics",
         },
-        "metrics": {key: _nan_to_none(v) if v is not None else None for key, v in metrics.items()},
-        "scope": scope,
-        "details": {
+        metrics={key: _nan_to_none(v) if v is not None else None for key, v in metrics.items()},
+        scope=scope,
+        details={
             "norms": stats,
             "hubness": hub,
             "top_hubs": hubs,
@@ -206,9 +230,9 @@ def inspect(
             "exact_duplicates": dup_count,
             "spectrum_rows": spec.rows_used,
         },
-        "seconds": seconds,
-        "figures": figures,
-    }
+        seconds=seconds,
+        figures=figures,
+    )
 
 
 def _row_id(rows: Rows, i: int) -> str:

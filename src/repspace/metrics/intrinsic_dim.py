@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repspace.metrics.data import unit_rows
-from repspace.metrics.neighbors import cosine_knn
+from repspace.kernels import cosine_knn, unit_rows
 
 TWONN_DISCARD = 0.1
 
@@ -57,5 +56,5 @@ def mle_levina_bickel(sims: np.ndarray) -> float:
 
 def intrinsic_dimension(x: np.ndarray, k: int = 10) -> dict[str, float]:
     """Both estimates over all rows of ``x`` (exact kNN, O(n^2))."""
-    _, sims = cosine_knn(unit_rows(x), max(k, 2))
+    _, sims = cosine_knn(unit_rows(x, precise=True), max(k, 2))
     return {"twonn": twonn(sims), "mle": mle_levina_bickel(sims)}

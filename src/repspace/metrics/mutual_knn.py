@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repspace.metrics.data import unit_rows
-from repspace.metrics.neighbors import cosine_knn
+from repspace.kernels import cosine_knn, unit_rows
 
 K = 10
 
@@ -24,6 +23,6 @@ def knn_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def mutual_knn(x: np.ndarray, y: np.ndarray, k: int = K) -> float:
     """Mutual-kNN alignment of row-aligned ``x`` and ``y`` over all their rows (O(n^2))."""
-    ia, _ = cosine_knn(unit_rows(x), k)
-    ib, _ = cosine_knn(unit_rows(y), k)
+    ia, _ = cosine_knn(unit_rows(x, precise=True), k)
+    ib, _ = cosine_knn(unit_rows(y, precise=True), k)
     return float(knn_overlap(ia, ib).mean())

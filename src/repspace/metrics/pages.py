@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 import repspace.report as rp
 from repspace.metrics.catalog import COMPARE, INSPECT
+from repspace.results import Result, as_dict
 
 
 def _space_line(space: dict[str, Any]) -> str:
@@ -20,8 +22,9 @@ def _space_line(space: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def inspect_report(result: dict[str, Any]) -> rp.Report:
+def inspect_report(result: Result | Mapping[str, Any]) -> rp.Report:
     """The report of :func:`repspace.metrics.inspect`'s result (which must keep ``figures``)."""
+    result = as_dict(result)
     space, metrics, scope, fig = (
         result["space"],
         result["metrics"],
@@ -153,8 +156,9 @@ def inspect_report(result: dict[str, Any]) -> rp.Report:
     return page
 
 
-def compare_report(result: dict[str, Any]) -> rp.Report:
+def compare_report(result: Result | Mapping[str, Any]) -> rp.Report:
     """The report of :func:`repspace.metrics.compare`'s result (which must keep ``figures``)."""
+    result = as_dict(result)
     labels = result["labels"]
     title = "repspace compare: " + " vs ".join(labels)
     page = rp.Report(title, f"joined on {result['joined_on']}: {result['shared']:,} shared rows")
@@ -261,7 +265,8 @@ def compare_report(result: dict[str, Any]) -> rp.Report:
     return page
 
 
-def write_report(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the HTML report of an ``inspect`` or ``compare`` result to ``path``."""
+def write_report(result: Result | Mapping[str, Any], path: str | Path) -> Path:
+    """Write the HTML report of an ``inspect`` or ``compare`` result (or its dict) to ``path``."""
+    result = as_dict(result)
     page = inspect_report(result) if result["kind"] == "inspect" else compare_report(result)
     return page.save(path)

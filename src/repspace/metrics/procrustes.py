@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from repspace import kernels
+from repspace.kernels import svdvals
 from repspace.metrics.moments import Centered, centered, cross_gram
 
 
 def procrustes_from_stats(a: Centered, b: Centered, cross: np.ndarray) -> float:
     """The residual from :class:`Centered` statistics and the cross Gram ``Xc^T Yc``."""
-    nuclear = float(kernels.svdvals(cross).sum())
+    nuclear = float(svdvals(cross).sum())
     value = 2.0 - 2.0 * nuclear / np.sqrt(a.frobenius_sq * b.frobenius_sq)
     return float(min(max(value, 0.0), 2.0))
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from repspace.kernels import unit_rows
+
 
 def cosine_rdm(x: np.ndarray) -> np.ndarray:
     """The upper triangle (k = 1) of the cosine-distance matrix, as a flat float64 array."""
-    u = np.asarray(x, dtype=np.float64)
-    u = u / np.linalg.norm(u, axis=1, keepdims=True)
+    u = unit_rows(x, dtype=np.float64)
     iu = np.triu_indices(len(u), k=1)
     return 1.0 - (u @ u.T)[iu]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repspace import kernels
+from repspace.kernels import eigh, eigvalsh
 from repspace.metrics.data import row_norms, sample_indices
 from repspace.metrics.moments import Moments, moments
 
@@ -70,12 +70,12 @@ def spectrum(
 
 
 def _descending_eigvals(matrix: np.ndarray) -> np.ndarray:
-    return np.clip(kernels.eigvalsh(matrix)[::-1], 0.0, None)
+    return np.clip(eigvalsh(matrix)[::-1], 0.0, None)
 
 
 def _from_moments(m: Moments, components: int) -> Spectrum:
     raw = _descending_eigvals(m.gram)[: min(m.n, m.dim)]
-    w, v = kernels.eigh(m.covariance)
+    w, v = eigh(m.covariance)
     order = np.argsort(w)[::-1]
     return Spectrum(
         singular_values=np.sqrt(raw),

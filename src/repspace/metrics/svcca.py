@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repspace import kernels
+from repspace.kernels import eigh, svdvals
 from repspace.metrics.moments import Centered, centered, cross_gram
 
 VARIANCE = 0.99
@@ -20,7 +20,7 @@ ROWS_PER_DIM = 10
 
 
 def _directions(stats: Centered, variance: float) -> tuple[np.ndarray, np.ndarray]:
-    w, v = kernels.eigh(stats.gram)
+    w, v = eigh(stats.gram)
     w, v = w[::-1], v[:, ::-1]
     w = np.clip(w, 0.0, None)
     keep = int(np.searchsorted(np.cumsum(w) / w.sum(), variance) + 1)
@@ -37,7 +37,7 @@ def svcca_from_stats(
     wa, va = _directions(a, variance)
     wb, vb = _directions(b, variance)
     m = (va / np.sqrt(wa)).T @ cross @ (vb / np.sqrt(wb))
-    rho = np.clip(kernels.svdvals(m), 0.0, 1.0)
+    rho = np.clip(svdvals(m), 0.0, 1.0)
     return {"mean": float(rho.mean()), "correlations": rho, "directions": (len(wa), len(wb))}
 
 

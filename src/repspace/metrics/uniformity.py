@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 
-from repspace.metrics.data import unit_rows
-from repspace.metrics.neighbors import cosine_knn
+from repspace.kernels import cosine_knn, unit_rows
 
 T = 2.0
 ALPHA = 2.0
@@ -42,15 +41,11 @@ class UniformityAccumulator:
 def uniformity(x: np.ndarray, t: float = T) -> float:
     """Uniformity over all pairs of distinct rows of ``x`` (normalized here; O(n^2))."""
     acc = UniformityAccumulator(t)
-    cosine_knn(unit_rows(x), 1, visit=acc)
+    cosine_knn(unit_rows(x, precise=True), 1, visit=acc)
     return acc.value()
 
 
 def alignment(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA) -> float:
     """Mean ``||u - v||^alpha`` over positive pairs (row i of ``a`` with row i of ``b``)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    diff = a / np.linalg.norm(a, axis=1, keepdims=True) - b / np.linalg.norm(
-        b, axis=1, keepdims=True
-    )
+    diff = unit_rows(a, dtype=np.float64) - unit_rows(b, dtype=np.float64)
     return float(np.mean(np.linalg.norm(diff, axis=1) ** alpha))

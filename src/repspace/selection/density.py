@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from repspace.errors import RepspaceError
+from repspace.kernels import unit_rows
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,7 @@ class LogisticRatio:
     train_accuracy: float
 
     def log_ratio(self, vectors: np.ndarray) -> np.ndarray:
-        return _unit(vectors) @ self.coef + self.intercept
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
+        return unit_rows(vectors, dtype=np.float64) @ self.coef + self.intercept
 
 
 def fit_logistic_ratio(target: np.ndarray, pool: np.ndarray, *, l2: float = 1e-3) -> LogisticRatio:
@@ -44,7 +39,7 @@ def fit_logistic_ratio(target: np.ndarray, pool: np.ndarray, *, l2: float = 1e-3
             f"space features need at least 2 target and 2 pool documents "
             f"(got {len(target)} and {len(pool)})"
         )
-    x = np.vstack([_unit(target), _unit(pool)])
+    x = np.vstack([unit_rows(target, dtype=np.float64), unit_rows(pool, dtype=np.float64)])
     y = np.concatenate([np.ones(len(target)), np.zeros(len(pool))])
     w = np.where(y == 1, 0.5 / len(target), 0.5 / len(pool))
     dim = x.shape[1]

@@ -52,8 +52,8 @@ def write_html(path: str | Path, r: dict[str, Any]) -> Path:
         note += (
             " Here it is negative: the selection is farther from the target than random data. "
             "The target's n-grams are rare in the pool, and as log weights add up over a "
-            "document's n-grams, short documents win; --min-tokens (the reference package "
-            "uses 100) or space: features may help."
+            "document's n-grams, short documents win; a higher --min-tokens (default 100, the "
+            "reference package's) or space: features may help."
         )
     rep.add("KL reduction", table(["", "nats"], rows, numeric=[1]), note=note)
     h = r["log_weights"]["histogram"]

@@ -27,7 +27,6 @@ import csv
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +42,10 @@ from repspace.engines import Engine, check_engine
 from repspace.engines.local import ChunkMapper, usable_cores
 from repspace.engines.ray_tasks import RayChunkMapper
 from repspace.errors import RepspaceError
-from repspace.fsio import publish_dir
+from repspace.fsio import jsonl_object, prepare_output, publish_dir
+from repspace.kernels import unit_rows
 from repspace.progress import progress_bar
+from repspace.results import Result
 from repspace.selection import dedup as dd
 from repspace.selection.features import (
     NUM_BUCKETS,
@@ -62,6 +63,8 @@ CHUNK = 8192
 PARALLEL_MIN_BYTES = 4 << 20
 _EXAMPLES = 10
 _LINE_BITS = 40  # a location is file_no << 40 | line
+#: Shortest selectable document, in tokens: the reference's ``min_example_length`` default.
+MIN_TOKENS = 100
 
 
 # ------------------------------------------------------------------ pure chunk tasks
@@ -83,13 +86,17 @@ def task_log_weights(texts: list[str], log_diff: np.ndarray) -> tuple[np.ndarray
 
 # ------------------------------------------------------------------ result
 @dataclass
-class SelectResult:
+class SelectResult(Result):
     """What :func:`select` wrote: the output directory, the report (as in ``report.json``) and
     the selected ids in pool order."""
 
     out: Path
     report: dict[str, Any]
     selected_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report: ``report.json`` and ``repspace select --json``."""
+        return self.report
 
 
 @dataclass
@@ -121,21 +128,6 @@ def _features_spec(features: str) -> tuple[str, str | None]:
     )
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
-        raise RepspaceError(f"{out}: already exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
-    build.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary directory
-    return build
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 # ------------------------------------------------------------------ the command
 def select(
     target: str | Path | Sequence[str | Path] | Corpus,
@@ -150,7 +142,7 @@ def select(
     id_field: str = "id",
     text_field: str = "text",
     num_buckets: int = NUM_BUCKETS,
-    min_tokens: int = 0,
+    min_tokens: int = MIN_TOKENS,
     near_threshold: float | None = None,
     jobs: int | None = None,
     chunk_size: int = CHUNK,
@@ -167,13 +159,20 @@ def select(
     ``"space:SPEC"`` (vectors of the encoder ``SPEC``, weights from a logistic-regression
     density ratio). ``dedup``: drop exact duplicates (normalized text), near duplicates (MinHash
     LSH at Jaccard ``near_threshold`` = 0.8, or cosine ``near_threshold`` = 0.95 with space
-    features) or nothing, before selecting; the first occurrence is kept. ``min_tokens``: skip
-    documents shorter than this many tokens (the reference package's ``min_example_length``;
-    its default is 100, ours 0: nothing is skipped). ``seed`` fixes the Gumbel noise, which is
-    a function of the seed and each document's id only. ``jobs``: worker processes (default:
-    the usable cores; 1 runs inline). ``engine="ray"`` runs the chunk functions of the passes as
-    Ray tasks (on the cluster at ``ray_address``) instead of local processes; the chunks and
-    their in-order reductions are the same, so the selection is identical
+    features) or nothing, before selecting; the first occurrence is kept. ``min_tokens``: never
+    select a document of fewer tokens (the features' word/punctuation tokens); 100 as the
+    reference package's ``min_example_length``, which like here only removes candidates (short
+    documents still count in the pool's n-gram model; a ``space:`` density ratio is fitted on
+    the candidates); 0 keeps them. Log weights add up over a
+    document's n-grams, so a short document's weight is near 0 and Gumbel noise lifts many over
+    weakly target-like long ones (``bench/data_select.py``'s planted test with short
+    distractors: 166 target abstracts, a pool of 3,000 technical documents of mixed length + 234
+    other abstracts, k = 234: 0.919 of the selection are abstracts at 0, 0.991 at 100; the
+    reference the same at each). ``seed`` fixes the Gumbel noise,
+    which is a function of the seed and each document's id only. ``jobs``: worker processes
+    (default: the usable cores; 1 runs inline). ``engine="ray"`` runs the chunk functions of the
+    passes as Ray tasks (on the cluster at ``ray_address``) instead of local processes; the
+    chunks and their in-order reductions are the same, so the selection is identical
     (:mod:`repspace.engines.ray_tasks`).
     """
     started = time.perf_counter()
@@ -205,7 +204,7 @@ def select(
     jobs = usable_cores() if jobs is None else max(1, int(jobs))
     if scan.bytes < PARALLEL_MIN_BYTES or kind == "space":
         jobs = 1  # small pool: start-up would cost more; space: the encoder has its threads
-    build = _prepare_out(out, overwrite)
+    build = prepare_output(out, overwrite)
     try:
         mapper_of = ChunkMapper(jobs) if engine == "local" else RayChunkMapper(ray_address)
         with mapper_of as mapper:
@@ -238,7 +237,7 @@ def select(
         _write_json(build / "report.json", report)
         from repspace.selection.pages import write_html
 
-        write_html(build / "report.html", report).chmod(0o666 & ~_umask())
+        write_html(build / "report.html", report)
         shutil.rmtree(build / ".work", ignore_errors=True)
         publish_dir(build, out)
     except BaseException:
@@ -283,23 +282,16 @@ class _Run:
         t0 = time.perf_counter()
         if self.kind == "ngram":
             kept, eligible, pool_counts, dups = self._pass1_ngram(pool)
+            self._check_candidates(pool, kept, eligible)
             log_diff = ImportanceModel(target_counts, pool_counts).log_diff
             weigh = self._ngram_weigher(log_diff)
             model_info: dict[str, Any] = {"pool_ngrams": int(pool_counts.sum())}
         else:
             kept, eligible, vectors, dups = self._pass1_space(pool)
+            self._check_candidates(pool, kept, eligible)
             weigh, model_info = self._space_weigher(target_vectors, vectors, kept, eligible)
             pool_counts = None
         self.timings["pass1_s"] = time.perf_counter() - t0
-        n_candidates = int(eligible.sum())
-        if n_candidates == 0:
-            raise RepspaceError(f"{_names(pool)}: no pool documents left to select from")
-        if self.k > n_candidates:
-            raise RepspaceError(
-                f"-k {self.k:,} is larger than the pool ({n_candidates:,} documents after "
-                f"deduplication{' and --min-tokens' if self.min_tokens else ''}); "
-                "pass a smaller -k"
-            )
 
         t0 = time.perf_counter()
         chosen, randoms, weights, examples = self._pass2(pool, kept, eligible, weigh)
@@ -317,6 +309,22 @@ class _Run:
             target, pool, target_docs, target_counts, kept, eligible, dups, weights, examples, kl,
             model_info,
         )  # fmt: skip
+
+    def _check_candidates(self, pool: Corpus, kept: np.ndarray, eligible: np.ndarray) -> None:
+        n_candidates = int(eligible.sum())
+        short = int((kept & ~eligible).sum())
+        too_short = f"{short:,} shorter than --min-tokens {self.min_tokens}"
+        if n_candidates == 0:
+            raise RepspaceError(
+                f"{_names(pool)}: no pool documents left to select from"
+                + (f" ({too_short}); pass --min-tokens 0 to keep short ones" if short else "")
+            )
+        if self.k > n_candidates:
+            raise RepspaceError(
+                f"-k {self.k:,} is larger than the pool ({n_candidates:,} documents after "
+                "deduplication" + (f", {too_short} left out" if short else "") + "); "
+                "pass a smaller -k" + (" or --min-tokens 0" if short else "")
+            )
 
     # -------------------------------------------------------------- target
     def _target(self, target: Corpus) -> tuple[np.ndarray, int, np.ndarray | None]:
@@ -434,9 +442,7 @@ class _Run:
 
     def _encode(self, encoder: Any, texts: list[str]) -> np.ndarray:
         bs = self.batch_size or encoder.default_batch_size
-        vecs = np.asarray(encoder.encode(texts, batch_size=bs), dtype=np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return vecs / np.where(norms > 0, norms, 1.0)
+        return unit_rows(encoder.encode(texts, batch_size=bs))
 
     def _pass1_space(
         self, pool: Corpus
@@ -746,7 +752,8 @@ def _records_at(
         with open(f.path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 if lineno in lines:
-                    obj = json.loads(raw)
+                    obj = jsonl_object(raw, f"{f.path}:{lineno}")
+                    assert obj is not None  # pass 1 read a record on this line
                     rid = obj.get(corpus.id_field)
                     rid = f"{f.name}:{lineno}" if rid is None else str(rid)
                     yield lineno, raw, rid, obj[corpus.text_field]

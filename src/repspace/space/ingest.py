@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from repspace.errors import RepspaceError
+from repspace.fsio import read_jsonl
 from repspace.space.store import DEFAULT_SHARD_SIZE, Space, write_space
 
 VECTOR_COLUMNS = ("vector", "embedding", "embeddings", "vectors")
@@ -83,16 +83,16 @@ def read_ids(path: str | Path, id_field: str = "id") -> list[str]:
             if id_field not in pq.ParquetFile(path).schema_arrow.names:
                 raise RepspaceError(f"{path}: no {id_field!r} column; pass --id-field")
             values = pq.read_table(path, columns=[id_field]).column(id_field).to_pylist()
+        elif suffix in (".jsonl", ".ndjson"):
+            values = [obj.get(id_field) for _, obj in read_jsonl(path)]
         else:
             with open(path, encoding="utf-8", newline="") as f:
                 if suffix in (".csv", ".tsv"):
                     rows = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
                     values = [row.get(id_field) for row in rows]
-                elif suffix in (".jsonl", ".ndjson"):
-                    values = [json.loads(line).get(id_field) for line in f if line.strip()]
                 else:
                     values = [line.rstrip("\r\n") for line in f if line.strip()]
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+    except UnicodeDecodeError as e:
         raise RepspaceError(f"{path}: unreadable id file ({e})") from None
     for n, value in enumerate(values, 1):
         if value is None or value == "":

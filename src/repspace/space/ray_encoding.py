@@ -7,10 +7,10 @@ of the same space the local engine writes.
   Ray dataset (an Arrow table in the object store: ids, texts, extra fields).
 * ``map_batches`` runs :class:`ShardEncoder` on a pool of actors (``num_actors``); each actor
   loads the encoder once (checked against the driver's fingerprint, so a node with other
-  weights is refused), encodes a block with :func:`repspace.space.encoding.encode_shard` (longest-first
-  batches inside the shard, as locally) and writes the shard's ``.npy`` and ``.parquet`` with
-  :func:`repspace.space.write_shard` (atomic). So the output directory must be on storage every
-  node sees (a shared file system).
+  weights is refused), encodes a block with :func:`repspace.space.batching.encode_shard`
+  (longest-first batches inside the shard, as locally) and writes the shard's ``.npy`` and
+  ``.parquet`` with :func:`repspace.space.store.write_shard` (atomic). So the output directory
+  must be on storage every node sees (a shared file system).
 * The driver records the shards in the manifest strictly in order, as they complete
   (:meth:`~repspace.space.SpaceWriter.record_shard`), so a crashed driver leaves a space that
   resumes like a local one: files of shards that were not recorded are dropped and redone.

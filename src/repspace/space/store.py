@@ -17,7 +17,7 @@ import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,12 @@ from repspace.fsio import (
     atomic_path,
     atomic_save_npy,
     atomic_write_json,
+    check_output,
     read_format_json,
     sha256_file,
+    utc_now,
 )
+from repspace.results import OPTIONAL, Result
 
 FORMAT = "repspace.space"
 FORMAT_VERSION = 1
@@ -43,16 +46,43 @@ DEFAULT_SHARD_SIZE = 10_000
 _NORM_TOL = 1e-3
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
     """The manifest of the space at ``path``, or None when there is none."""
     file = Path(path) / MANIFEST
     if not file.is_file():
         return None
     return read_format_json(file, FORMAT, FORMAT_VERSION, "space manifest")
+
+
+@dataclass(kw_only=True)
+class SpaceInfo(Result):
+    """What a space holds and where it came from (:meth:`Space.summary`); ``to_dict()`` is
+    ``repspace info --json``."""
+
+    path: str
+    #: ``building`` or ``complete``.
+    status: str
+    #: Rows, dimension, dtype of the vectors; whether the rows are unit-length.
+    n: int
+    dim: int
+    dtype: str
+    normalized: bool
+    #: The encoder's spec (None for imported vectors) and the space's fingerprint.
+    encoder: str | None
+    fingerprint: str
+    #: The corpus (paths, fields, content hash) or the source of imported vectors.
+    source: dict[str, Any] | None
+    columns: list[str]
+    shards: int
+    #: Records skipped while encoding.
+    skipped: int
+    #: The maps applied to make this space (empty for an encoded one).
+    transforms: list[dict[str, Any]]
+    bytes_on_disk: int
+    created: str
+    updated: str
+    #: True once every shard's sha256 was re-checked (``repspace info --verify``).
+    verified: bool | None = field(default=None, metadata=OPTIONAL)
 
 
 class Space:
@@ -234,30 +264,30 @@ class Space:
                 "encode both with the same encoder, or align them first"
             )
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SpaceInfo:
         """The facts ``repspace info`` shows."""
         m = self.manifest
         disk = sum(
             (self.path / s[k]).stat().st_size for s in m["shards"] for k in ("vectors", "table")
         )
-        return {
-            "path": str(self.path),
-            "status": m["status"],
-            "n": m["n"],
-            "dim": m["dim"],
-            "dtype": m["dtype"],
-            "normalized": m["normalized"],
-            "encoder": m["encoder"]["spec"] if m.get("encoder") else None,
-            "fingerprint": m["fingerprint"],
-            "source": m.get("corpus") or m.get("source"),
-            "columns": m["columns"],
-            "shards": len(m["shards"]),
-            "skipped": m["skipped"]["total"],
-            "transforms": m["transforms"],
-            "bytes_on_disk": disk,
-            "created": m["created"],
-            "updated": m["updated"],
-        }
+        return SpaceInfo(
+            path=str(self.path),
+            status=m["status"],
+            n=m["n"],
+            dim=m["dim"],
+            dtype=m["dtype"],
+            normalized=m["normalized"],
+            encoder=m["encoder"]["spec"] if m.get("encoder") else None,
+            fingerprint=m["fingerprint"],
+            source=m.get("corpus") or m.get("source"),
+            columns=m["columns"],
+            shards=len(m["shards"]),
+            skipped=m["skipped"]["total"],
+            transforms=m["transforms"],
+            bytes_on_disk=disk,
+            created=m["created"],
+            updated=m["updated"],
+        )
 
 
 def write_space(
@@ -371,11 +401,15 @@ class SpaceWriter:
         source: dict[str, Any] | None = None,
         overwrite: bool = False,
     ) -> SpaceWriter:
-        """Start a new space at ``path`` (refused if one is there, unless ``overwrite``)."""
+        """Start a new space at ``path``, with the output policy of every command
+        (:func:`~repspace.fsio.check_output`: a non-empty directory is refused unless it holds
+        a space and ``overwrite``). Unlike other outputs a space is built in place, not in a
+        work directory published at the end: shard by shard, ``status: building`` in its
+        manifest until :meth:`finish`, so an interrupted build can :meth:`resume` there."""
         path = Path(path)
         _clear_target(path, overwrite)
         (path / "shards").mkdir(parents=True, exist_ok=True)
-        stamp = now()
+        stamp = utc_now()
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -453,24 +487,14 @@ class SpaceWriter:
         return Space(self.path, m)
 
     def _save(self) -> None:
-        self.manifest["updated"] = now()
+        self.manifest["updated"] = utc_now()
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
 
 def _clear_target(path: Path, overwrite: bool) -> None:
-    if not path.exists():
+    check_output(path, overwrite, holds=lambda p: read_manifest(p) is not None, what="space")
+    if not (path.is_dir() and any(path.iterdir())):
         return
-    if not path.is_dir():
-        raise RepspaceError(f"{path}: exists and is not a directory; choose another output path")
-    if not any(path.iterdir()):
-        return
-    if read_manifest(path) is None:
-        raise RepspaceError(
-            f"{path}: directory is not empty and is not a repspace space; "
-            "choose another output path"
-        )
-    if not overwrite:
-        raise RepspaceError(f"{path}: a space already exists there; pass --overwrite to replace it")
     # Drop the manifest first: an interrupted delete then leaves no space that looks valid.
     (path / MANIFEST).unlink()
     shutil.rmtree(path)

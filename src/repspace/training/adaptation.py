@@ -5,11 +5,12 @@ Pretraining", ACL 2020; Gu et al., domain-specific pretraining for biomedical NL
 as contrastive fine-tuning of the encoder on pairs made from the corpus itself:
 
 1. **Pairs without labels**, from the same generators as ``make-task``
-   (:mod:`repspace.evaluation.generators`): ``title-body``, ``split-half``, ``span`` (the Inverse Cloze
-   Task of Lee et al., ACL 2019), or ``dropout``: a document paired with itself, the two views
-   differing by dropout noise only (unsupervised SimCSE, Gao et al., EMNLP 2021). Pairs are
-   deduplicated on either side (duplicates would be false in-batch negatives); the ids of the
-   documents used are written to ``training_documents.json`` so evaluation can exclude them.
+   (:mod:`repspace.evaluation.generators`): ``title-body``, ``split-half``, ``span`` (the
+   Inverse Cloze Task of Lee et al., ACL 2019), or ``dropout``: a document paired with itself,
+   the two views differing by dropout noise only (unsupervised SimCSE, Gao et al., EMNLP 2021).
+   Pairs are deduplicated on either side (duplicates would be false in-batch negatives); the
+   ids of the documents used are written to ``training_documents.json`` so evaluation can
+   exclude them.
 2. **Training** with sentence-transformers' ``SentenceTransformerTrainer`` and
    ``MultipleNegativesRankingLoss`` (in-batch negatives, the InfoNCE loss of the dense
    retrieval papers), wrapped in ``MatryoshkaLoss`` (Kusupati et al., NeurIPS 2022) with
@@ -20,7 +21,7 @@ as contrastive fine-tuning of the encoder on pairs made from the corpus itself:
    arguments resumes from the last one (the trainer's own resume).
 3. **Selection first** (optional): ``select_from`` + ``k`` runs :func:`repspace.selection.select`
    (DSIR, Xie et al., NeurIPS 2023) with the corpus as the target and trains on the selected
-   pool documents too.
+   pool documents too (``min_tokens=0``: short pool documents are candidates as well).
 4. **Forgetting guard**: ``replay`` (a JSONL file of ``{"anchor", "positive"}`` general-domain
    pairs) puts ``round(replay_ratio * batch_size)`` replay pairs into every batch (the replay
    of continual-learning papers, e.g. Ibrahim et al., "Simple and scalable strategies to
@@ -46,11 +47,10 @@ import json
 import math
 import random
 import shutil
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,15 @@ from repspace.corpus import Corpus, Record, as_corpus
 from repspace.errors import RepspaceError
 from repspace.evaluation.generators import MIN_SPAN_WORDS, Pair, make_pairs
 from repspace.fsio import (
-    atomic_write,
     atomic_write_json,
-    check_output_dir,
-    publish_dir,
+    building,
+    check_output,
     read_json,
+    read_jsonl,
+    utc_now,
 )
+from repspace.results import Result, as_dict
+from repspace.training import card
 
 PAIR_KINDS = ("title-body", "span", "split-half", "dropout")
 METHODS = ("full", "lora")
@@ -120,8 +123,6 @@ def training_pairs(
 def read_replay(path: str | Path) -> list[tuple[str, str]]:
     """General-domain pairs for replay: a JSONL file, one ``{"anchor": ..., "positive": ...}``
     object per line (sentence-transformers' pair-dataset columns)."""
-    from repspace.evaluation.sts import jsonl_rows
-
     path = Path(path)
     if not path.is_file():
         raise RepspaceError(f"{path}: --replay file not found")
@@ -130,7 +131,7 @@ def read_replay(path: str | Path) -> list[tuple[str, str]]:
             f"{path}: --replay must be a JSONL file of {{'anchor', 'positive'}} pairs"
         )
     pairs = []
-    for lineno, obj in jsonl_rows(path):
+    for lineno, obj in read_jsonl(path):
         a, p = obj.get("anchor"), obj.get("positive")
         if not (isinstance(a, str) and a.strip() and isinstance(p, str) and p.strip()):
             raise RepspaceError(
@@ -186,7 +187,8 @@ def layout(
 def _in_order_sampler() -> type:
     """A batch sampler reading the dataset in order: the batches are laid out by
     :func:`layout`. Made on first use (torch stays unimported until then) and reachable as
-    ``repspace.training.adaptation.InOrderBatchSampler``, so the trainer's checkpoints can name it."""
+    ``repspace.training.adaptation.InOrderBatchSampler``, so the trainer's checkpoints can name
+    it."""
     from sentence_transformers.base.sampler import DefaultBatchSampler
     from torch.utils.data import SequentialSampler
 
@@ -222,7 +224,7 @@ def _scores(tasks: Sequence[str | Path], encoder: Any, progress: bool) -> dict[s
     from repspace.evaluation.leaderboard import evaluate
 
     result = evaluate(list(tasks), encoders=[encoder], progress=progress)
-    return {r["task"]: {"main_metric": r["main_metric"], **r["metrics"]} for r in result["rows"]}
+    return {r["task"]: {"main_metric": r["main_metric"], **r["metrics"]} for r in result.rows}
 
 
 def _main(scores: dict[str, Any]) -> dict[str, float | None]:
@@ -250,6 +252,33 @@ def _merge_lora(model: Any, adapter_dir: Path, base_source: str) -> Any:
     return merged
 
 
+@dataclass(kw_only=True)
+class AdaptRecord(Result):
+    """What :func:`adapt` trained; ``to_dict()`` is ``adapt.json`` (and ``repspace adapt
+    --json``); the model card holds it without ``evaluation``."""
+
+    format: str = field(default="repspace.adapt", init=False)
+    #: The base encoder: spec and the directory it was loaded from.
+    base: dict[str, Any]
+    #: The corpus (paths, fields, content hash, documents the pairs came from).
+    corpus: dict[str, Any]
+    #: Pair kind, domain and replay pair counts, skipped records by reason.
+    pairs: dict[str, Any]
+    #: The DSIR selection from a pool (``select_from``), or None.
+    selection: dict[str, Any] | None
+    #: ``full`` or ``lora``, and the trainable and total parameters.
+    method: str
+    parameters: dict[str, Any]
+    #: Loss, hyperparameters, steps, loss history.
+    training: dict[str, Any]
+    #: Task scores ``before`` and ``after`` adapting, and the ``change`` of the main score.
+    evaluation: dict[str, Any]
+    #: Seconds per phase and in total.
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: UTC time, ISO 8601.
+    created: str
+
+
 def adapt(
     encoder: str,
     corpus: str | Path | Sequence[str | Path] | Corpus,
@@ -269,7 +298,7 @@ def adapt(
     lr: float | None = None,
     max_seq_length: int | None = 128,
     lora_rank: int = 8,
-    lora_alpha: int = 16,
+    lora_alpha: int | None = None,
     scale: float = 20.0,
     warmup_ratio: float = 0.1,
     checkpoint_every: int = 100,
@@ -278,12 +307,12 @@ def adapt(
     overwrite: bool = False,
     progress: bool = True,
     **corpus_options: Any,
-) -> dict[str, Any]:
+) -> AdaptRecord:
     """Adapt the ``st:`` ``encoder`` to ``corpus`` and write the model to ``out``; see the
-    module docstring. ``lr`` defaults to 2e-5 (full) or 5e-4 (LoRA). ``max_pairs`` keeps a
-    seeded sample of the pairs; ``max_seq_length`` cuts the texts during training only (the
-    saved model keeps the base model's). Returns the record written to ``adapt.json`` and the
-    card."""
+    module docstring. ``lr`` defaults to 2e-5 (full) or 5e-4 (LoRA), ``lora_alpha`` to twice
+    ``lora_rank``. ``max_pairs`` keeps a seeded sample of the pairs; ``max_seq_length`` cuts the
+    texts during training only (the saved model keeps the base model's). Returns the record
+    written to ``adapt.json`` and the card."""
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     base = _base_name(encoder)
@@ -300,8 +329,9 @@ def adapt(
     if max_pairs is not None and max_pairs < MIN_PAIRS:
         raise RepspaceError(f"--max-pairs must be at least {MIN_PAIRS}")
     lr = lr if lr is not None else (2e-5 if method == "full" else 5e-4)
+    lora_alpha = lora_alpha if lora_alpha is not None else 2 * lora_rank
     out = Path(out)
-    check_output_dir(out, overwrite)
+    check_output(out, overwrite)
     replay_pairs = read_replay(replay) if replay is not None else []
 
     from repspace.encoders.st import resolve_model
@@ -345,6 +375,7 @@ def adapt(
             report = select(
                 target, select_from, int(k or 0), sel_dir, seed=seed, progress=progress,
                 overwrite=True, id_field=target.id_field, text_field=target.text_field,
+                min_tokens=0,  # as before select's default became 100: short ones too
             ).report  # fmt: skip
         paths = [*paths, sel_dir / "selected.jsonl"]
         selection = {
@@ -399,22 +430,20 @@ def adapt(
 
     # 5. The model directory, written aside and renamed into place.
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with building(out, overwrite) as tmp:
         if method == "lora":
             adapter = work / "adapter"
             model.save_pretrained(str(adapter))
             model = _merge_lora(model, adapter, source)
         model.save_pretrained(str(tmp), create_model_card=False)  # ours is written below
-        record: dict[str, Any] = {
-            "format": "repspace.adapt",
-            "base": {"spec": encoder, "source": source},
-            "corpus": {
+        record = AdaptRecord(
+            base={"spec": encoder, "source": source},
+            corpus={
                 **target.describe(),
                 "hash": scan.hash,
                 "documents_used": len(made),
             },
-            "pairs": {
+            pairs={
                 "kind": pairs,
                 "domain": len(made),
                 "replay": replayed,
@@ -422,10 +451,10 @@ def adapt(
                 "replay_per_batch": round(replay_ratio * batch_size) if replay_pairs else 0,
                 "skipped": dict(skipped),
             },
-            "selection": selection,
-            "method": method,
-            "parameters": counts,
-            "training": {
+            selection=selection,
+            method=method,
+            parameters=counts,
+            training={
                 "loss": "MatryoshkaLoss(MultipleNegativesRankingLoss)"
                 if matryoshka
                 else "MultipleNegativesRankingLoss",
@@ -443,26 +472,22 @@ def adapt(
                 "loss_history": state["history"],
                 "seed": seed,
             },
-            "evaluation": {"before": before, "after": {}, "change": {}},
-            "seconds": {},
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+            evaluation={"before": before, "after": {}, "change": {}},
+            created=utc_now(),
+        )
         atomic_write_json(
             tmp / "training_documents.json",
             {"corpus_hash": scan.hash, "ids": [p.id for p in made]},
         )
         seconds["save"] = time.perf_counter() - t0
         _write_record(tmp, record)
-        publish_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     # 6. Scores after, on the published directory as users will load it.
     t0 = time.perf_counter()
     if evaluate_on:
         after = _scores(evaluate_on, f"st:{out}", progress)
         b, a = _main(before), _main(after)
-        record["evaluation"] = {
+        record.evaluation = {
             "before": before,
             "after": after,
             "change": {
@@ -472,7 +497,7 @@ def adapt(
         }
     seconds["evaluate_after"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - started
-    record["seconds"] = {name: round(v, 2) for name, v in seconds.items()}
+    record.seconds = {name: round(v, 2) for name, v in seconds.items()}
     _write_record(out, record)
     shutil.rmtree(work, ignore_errors=True)
     return record
@@ -589,79 +614,71 @@ def _last_checkpoint(checkpoints: Path) -> str | None:
     return str(max(done, key=lambda d: int(d.name.rsplit("-", 1)[1]))) if done else None
 
 
-def card_text(record: dict[str, Any]) -> str:
-    """The model card (``README.md``) of an adapted model."""
+def card_text(record: AdaptRecord | Mapping[str, Any]) -> str:
+    """The model card (``README.md``) of an adapted model (its record, or the record's dict)."""
+    record = as_dict(record)
     b, c, p, t = record["base"], record["corpus"], record["pairs"], record["training"]
     s = record["seconds"]
     counts = record["parameters"]
-    lines = [
-        "---",
-        "library_name: sentence-transformers",
-        "tags: [sentence-transformers, repspace, domain-adaptation]",
-        "---",
-        CARD_START,
-        f"# {b['spec']} adapted to a domain",
-        "",
-        "Made by `repspace adapt`: contrastive fine-tuning (in-batch negatives) on pairs made "
-        "from unlabeled documents of the corpus.",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| base model | `{b['spec']}` |",
-        f"| corpus | {c['documents_used']:,} documents used, content hash `{c['hash'][:16]}` |",
-        f"| pairs | `{p['kind']}`: {p['domain']:,} domain pairs, {p['replay']:,} replay pairs |",
-        f"| method | {record['method']} ({counts['trainable']:,} of {counts['total']:,} "
-        f"parameters trained, {100 * counts['share']:.2f}%) |",
-        f"| loss | {t['loss']} |",
-        f"| steps | {t['steps']:,} (batch {t['batch_size']}, lr {t['lr']:g}, "
-        f"max_seq_length {t['max_seq_length']}) |",
-        "| seconds | " + ", ".join(f"{k} {v:.0f}" for k, v in s.items()) + " |",
-    ]
     ev = record.get("evaluation") or {}
+    rows = []
     if ev.get("before") or ev.get("after"):
-        lines += ["", "## Evaluation", "", "| task | metric | before | after | change |"]
-        lines.append("|---|---|---|---|---|")
         for task, m in (ev.get("after") or ev.get("before")).items():
             key = m.get("main_metric")
             bv = (ev.get("before", {}).get(task) or {}).get(key)
             av = (ev.get("after", {}).get(task) or {}).get(key)
             ch = ev.get("change", {}).get(task)
-            lines.append(f"| {task} | {key} | {_fmt(bv)} | {_fmt(av)} | {_fmt(ch, '+.4f')} |")
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from sentence_transformers import SentenceTransformer",
-        'model = SentenceTransformer("PATH")',
-        "```",
-        "or `repspace encode CORPUS --encoder st:PATH --out SPACE`. The ids of the documents "
-        "the pairs came from are in `training_documents.json`.",
-        "",
-        "## Record",
-        "",
-        "```json",
-        json.dumps({k: v for k, v in record.items() if k != "evaluation"}, indent=2),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+            rows.append([task, str(key), _fmt(bv), _fmt(av), _fmt(ch, "+.4f")])
+    return card.Card(
+        library="sentence-transformers",
+        tags=["sentence-transformers", "repspace", "domain-adaptation"],
+        marker=CARD_START,
+        title=f"{b['spec']} adapted to a domain",
+        intro="Made by `repspace adapt`: contrastive fine-tuning (in-batch negatives) on pairs "
+        "made from unlabeled documents of the corpus.",
+        facts=[
+            ("base model", f"`{b['spec']}`"),
+            ("corpus", f"{c['documents_used']:,} documents used, content hash `{c['hash'][:16]}`"),
+            ("pairs", f"`{p['kind']}`: {p['domain']:,} domain pairs, {p['replay']:,} replay pairs"),
+            (
+                "method",
+                f"{record['method']} ({counts['trainable']:,} of {counts['total']:,} "
+                f"parameters trained, {100 * counts['share']:.2f}%)",
+            ),
+            ("loss", str(t["loss"])),
+            (
+                "steps",
+                f"{t['steps']:,} (batch {t['batch_size']}, lr {t['lr']:g}, "
+                f"max_seq_length {t['max_seq_length']})",
+            ),
+            ("seconds", ", ".join(f"{k} {v:.0f}" for k, v in s.items())),
+        ],
+        evaluation_header=["task", "metric", "before", "after", "change"] if rows else [],
+        evaluation_rows=rows,
+        usage_code=[
+            "from sentence_transformers import SentenceTransformer",
+            'model = SentenceTransformer("PATH")',
+        ],
+        usage_note="or `repspace encode CORPUS --encoder st:PATH --out SPACE`. The ids of the "
+        "documents the pairs came from are in `training_documents.json`.",
+        record={k: v for k, v in record.items() if k != "evaluation"},
+    ).text()
 
 
 def _fmt(v: Any, spec: str = ".4f") -> str:
     return format(v, spec) if isinstance(v, int | float) else "–"
 
 
-def _write_record(model_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_json(model_dir / "adapt.json", record)
-    data = card_text(record).encode("utf-8")
-    atomic_write(model_dir / "README.md", lambda f: f.write(data))
+def _write_record(model_dir: Path, record: AdaptRecord) -> None:
+    atomic_write_json(model_dir / "adapt.json", record.to_dict())
+    card.write_card(model_dir, card_text(record))
 
 
 __all__ = [
     "METHODS",
     "MIN_PAIRS",
     "PAIR_KINDS",
+    "AdaptRecord",
     "adapt",
     "card_text",
     "dropout_pairs",

@@ -52,10 +52,10 @@ import hashlib
 import json
 import math
 import shutil
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,11 @@ import numpy as np
 
 from repspace.corpus import Corpus, as_corpus
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_write, cache_dir, check_output_dir, publish_dir
+from repspace.fsio import building, cache_dir, check_output, prepare_output, publish_dir
+from repspace.kernels import unit_rows
 from repspace.progress import progress_bar
+from repspace.results import Result, as_dict
+from repspace.training import card
 
 #: Fewest documents a corpus needs (and at least ``dims``, for the PCA of the targets).
 MIN_DOCUMENTS = 100
@@ -147,13 +150,10 @@ def base_model(teacher_encoder: Any, words: Sequence[str], *, progress: bool = T
         sif_coefficient=None,
         quantize_to="float32",
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".base-", dir=target.parent))
+    work = prepare_output(target, overwrite=True)
     try:
         model.save_pretrained(str(work))
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
+        publish_dir(work, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model
@@ -183,7 +183,7 @@ class _Student:
         import torch
 
         norms = np.linalg.norm(vectors, axis=1)
-        unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
+        unit = unit_rows(vectors, norms=norms, dtype=vectors.dtype)
         self.e = torch.nn.Parameter(torch.from_numpy(unit.astype(np.float32)))
         w = (norms * weights).astype(np.float32)[:, None]
         self.w = torch.nn.Parameter(torch.from_numpy(w))
@@ -241,6 +241,35 @@ def _mean_cosine(student: _Student, batches: list[Any], targets: Any) -> float:
     return total / n
 
 
+@dataclass(kw_only=True)
+class DistillRecord(Result):
+    """What :func:`distill` trained; ``to_dict()`` is the record in the model card (and
+    ``repspace distill --json``)."""
+
+    format: str = field(default="repspace.distill", init=False)
+    #: The teacher: spec, backend, fingerprint, dim.
+    teacher: dict[str, Any]
+    #: The corpus (paths, fields, content hash, documents) and its train/held-out split.
+    corpus: dict[str, Any]
+    documents: dict[str, int]
+    #: The student's dimension; True when it keeps the teacher's space (no PCA).
+    dims: int
+    align_to_teacher: bool
+    #: Tokens in the vocabulary, domain words asked and added, examples.
+    vocabulary: dict[str, Any]
+    params: dict[str, Any]
+    #: Share of the teacher vectors' variance the PCA'd targets keep (1.0 when aligned).
+    targets_explained_variance: float
+    #: Loss and held-out cosine to the teacher per epoch (epoch 0: before training).
+    history: list[dict[str, Any]]
+    #: Held-out cosine to the teacher ``before`` and ``after`` training (the best epoch).
+    held_out_cosine: dict[str, float]
+    #: Seconds per phase and in total.
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: Task -> ``main_metric`` and scores of the student (``evaluate_on``); None without tasks.
+    evaluation: dict[str, Any] | None = None
+
+
 def distill(
     teacher: str,
     corpus: str | Path | Sequence[str | Path] | Corpus,
@@ -264,7 +293,7 @@ def distill(
     overwrite: bool = False,
     progress: bool = True,
     **corpus_options: Any,
-) -> dict[str, Any]:
+) -> DistillRecord:
     """Distill ``teacher`` (``st:...``) into a static model at ``out`` trained on ``corpus``
     (see the module docstring). ``dims`` defaults to 256 (the teacher's dimension with
     ``align_to_teacher``); ``vocab`` adds up to that many domain words; ``loss`` is one of
@@ -281,7 +310,7 @@ def distill(
     start = time.perf_counter()
     _teacher_name(teacher)
     out = Path(out)
-    check_output_dir(out, overwrite)
+    check_output(out, overwrite)
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size)):
         if value < 1:
             raise RepspaceError(f"{name} must be at least 1, not {value}")
@@ -425,29 +454,28 @@ def distill(
         normalize=True,
         base_model_name=teacher,
     )
-    record: dict[str, Any] = {
-        "format": "repspace.distill",
-        "teacher": {
+    record = DistillRecord(
+        teacher={
             "spec": teacher,
             "backend": teacher_backend,
             "fingerprint": enc.fingerprint,
             "dim": teacher_dim,
         },
-        "corpus": {**corpus.describe(), "hash": scan.hash, "documents": len(texts)},
-        "documents": {
+        corpus={**corpus.describe(), "hash": scan.hash, "documents": len(texts)},
+        documents={
             "train": len(train_docs),
             "held_out": len(val_docs),
             "without_tokens": int((~keep).sum()),
         },
-        "dims": dims,
-        "align_to_teacher": align_to_teacher,
-        "vocabulary": {
+        dims=dims,
+        align_to_teacher=align_to_teacher,
+        vocabulary={
             "size": len(raw),
             "domain_words_asked": vocab,
             "domain_words_added": len(words),
             "examples": words[:20],
         },
-        "params": {
+        params={
             "epochs": epochs,
             "batch_size": batch_size,
             "lr": lr,
@@ -459,118 +487,93 @@ def distill(
             "sif_a": SIF_A,
             "max_tokens": MAX_TOKENS,
         },
-        "targets_explained_variance": round(explained, 4),
-        "history": history,
-        "held_out_cosine": {"before": history[0]["val_cosine"], "after": best[0]},
-        "seconds": {},
-        "evaluation": None,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+        targets_explained_variance=round(explained, 4),
+        history=history,
+        held_out_cosine={"before": history[0]["val_cosine"], "after": best[0]},
+    )
+    with building(out, overwrite) as work:
         student_model.save_pretrained(str(work))
         seconds["total"] = time.perf_counter() - start
-        record["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
-        _write_card(work, record)
-        publish_dir(work, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        record.seconds = {k: round(v, 2) for k, v in seconds.items()}
+        card.write_card(work, card_text(record))
 
     if evaluate_on:
         from repspace.evaluation.leaderboard import evaluate
 
         result = evaluate(list(evaluate_on), encoders=[f"static:{out}"], progress=progress)
-        record["evaluation"] = {
-            r["task"]: {"main_metric": r["main_metric"], **r["metrics"]} for r in result["rows"]
+        record.evaluation = {
+            r["task"]: {"main_metric": r["main_metric"], **r["metrics"]} for r in result.rows
         }
         write_card(out, record)
     return record
 
 
-def card_text(record: dict[str, Any]) -> str:
-    """The model card (``README.md``) of a distilled model."""
+def card_text(record: DistillRecord | Mapping[str, Any]) -> str:
+    """The model card (``README.md``) of a distilled model (its record, or the record's dict)."""
+    record = as_dict(record)
     t, c, v = record["teacher"], record["corpus"], record["vocabulary"]
     s = record["seconds"]
-    lines = [
-        "---",
-        "library_name: model2vec",
-        "tags: [static-embeddings, repspace, distillation]",
-        "---",
-        CARD_START,
-        f"# Static model distilled from {t['spec']}",
-        "",
-        "Made by `repspace distill`: model2vec's token-level distillation of the teacher, then "
-        "token vectors and per-token weights trained on a corpus so that the pooled vector "
-        "matches the teacher's "
-        + ("(in the teacher's own space)." if record["align_to_teacher"] else "(PCA'd)."),
-        "",
-        "| | |",
-        "|---|---|",
-        f"| teacher | `{t['spec']}` ({t['dim']} dims, fingerprint `{t['fingerprint'][:16]}`) |",
-        f"| corpus | {c['documents']:,} documents, content hash `{c['hash'][:16]}` |",
-        f"| dims | {record['dims']}"
-        + (" (teacher's space)" if record["align_to_teacher"] else "")
-        + " |",
-        f"| vocabulary | {v['size']:,} tokens ({v['domain_words_added']:,} domain words) |",
-        f"| training time | {s.get('total', 0):.0f} s (teacher encoding "
-        f"{s.get('teacher_encoding', 0):.0f} s, model2vec distill "
-        f"{s.get('model2vec_distill', 0):.0f} s, training {s.get('training', 0):.0f} s) |",
-        f"| held-out cosine to teacher | {record['held_out_cosine']['before']:.4f} before "
-        f"training, {record['held_out_cosine']['after']:.4f} after |",
-    ]
-    if record.get("evaluation"):
-        lines += ["", "## Evaluation", "", "| task | metric | score |", "|---|---|---|"]
-        for task, m in record["evaluation"].items():
-            key = m.get("main_metric")
-            value = m.get(key) if key else None
-            shown = f"{value:.4f}" if isinstance(value, int | float) else str(value)
-            lines.append(f"| {task} | {key} | {shown} |")
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from model2vec import StaticModel",
-        'model = StaticModel.from_pretrained("PATH")',
-        "```",
-        "or `repspace encode CORPUS --encoder static:PATH --out SPACE`.",
-        "",
-        "## Record",
-        "",
-        "```json",
-        json.dumps(record, indent=2),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    own = record["align_to_teacher"]
+    rows = []
+    for task, m in (record.get("evaluation") or {}).items():
+        key = m.get("main_metric")
+        value = m.get(key) if key else None
+        shown = f"{value:.4f}" if isinstance(value, int | float) else str(value)
+        rows.append([task, str(key), shown])
+    return card.Card(
+        library="model2vec",
+        tags=["static-embeddings", "repspace", "distillation"],
+        marker=CARD_START,
+        title=f"Static model distilled from {t['spec']}",
+        intro="Made by `repspace distill`: model2vec's token-level distillation of the teacher, "
+        "then token vectors and per-token weights trained on a corpus so that the pooled vector "
+        "matches the teacher's " + ("(in the teacher's own space)." if own else "(PCA'd)."),
+        facts=[
+            ("teacher", f"`{t['spec']}` ({t['dim']} dims, fingerprint `{t['fingerprint'][:16]}`)"),
+            ("corpus", f"{c['documents']:,} documents, content hash `{c['hash'][:16]}`"),
+            ("dims", f"{record['dims']}" + (" (teacher's space)" if own else "")),
+            ("vocabulary", f"{v['size']:,} tokens ({v['domain_words_added']:,} domain words)"),
+            (
+                "training time",
+                f"{s.get('total', 0):.0f} s (teacher encoding "
+                f"{s.get('teacher_encoding', 0):.0f} s, model2vec distill "
+                f"{s.get('model2vec_distill', 0):.0f} s, training {s.get('training', 0):.0f} s)",
+            ),
+            (
+                "held-out cosine to teacher",
+                f"{record['held_out_cosine']['before']:.4f} before training, "
+                f"{record['held_out_cosine']['after']:.4f} after",
+            ),
+        ],
+        evaluation_header=["task", "metric", "score"] if rows else [],
+        evaluation_rows=rows,
+        usage_code=[
+            "from model2vec import StaticModel",
+            'model = StaticModel.from_pretrained("PATH")',
+        ],
+        usage_note="or `repspace encode CORPUS --encoder static:PATH --out SPACE`.",
+        record=record,
+    ).text()
 
 
-def _write_card(model_dir: Path, record: dict[str, Any]) -> None:
-    data = card_text(record).encode("utf-8")
-    atomic_write(model_dir / "README.md", lambda f: f.write(data))
-
-
-def write_card(model_dir: str | Path, record: dict[str, Any]) -> None:
+def write_card(model_dir: str | Path, record: DistillRecord | Mapping[str, Any]) -> None:
     """Rewrite the model card of ``model_dir`` from ``record`` (e.g. with evaluation numbers
     added); the weights are untouched."""
     model_dir = Path(model_dir)
     if not (model_dir / "model.safetensors").is_file():
         raise RepspaceError(f"{model_dir}: not a model directory made by repspace distill")
-    _write_card(model_dir, record)
+    card.write_card(model_dir, card_text(record))
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any]:
     """The record in a distilled model's card."""
-    text = (Path(model_dir) / "README.md").read_text(encoding="utf-8")
-    if CARD_START not in text:
-        raise RepspaceError(f"{model_dir}: README.md is not a repspace distill model card")
-    block = text.split("```json\n", 1)[1].split("\n```", 1)[0]
-    return json.loads(block)
+    return card.read_card(model_dir, CARD_START, "distill")
 
 
 __all__ = [
     "LOSSES",
     "MIN_DOCUMENTS",
+    "DistillRecord",
     "base_model",
     "card_text",
     "distill",
