@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import repspace
-from helpers import synthetic_docs, write_jsonl
+from helpers import assert_one_line_error as one_line_error
+from helpers import run, synthetic_docs, write_jsonl
 from repspace import RepspaceError, Space
 from repspace.index import Index
 from repspace.index.projection import CACHE, projection
@@ -37,23 +36,6 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Space:
 @pytest.fixture(scope="module")
 def index(space: Space, tmp_path_factory: pytest.TempPathFactory) -> Index:
     return Index.build(space, tmp_path_factory.mktemp("ix") / "index", progress=False)
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "repspace", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def exact_top(space: Space, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list:
