@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from repspace._version import __version__
 from repspace.errors import RepspaceError
 
 
@@ -226,8 +227,6 @@ def read_json(path: str | Path) -> Any:
 def read_format_json(file: Path, fmt: str, version: int, what: str, hint: str = "") -> dict:
     """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
     ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors."""
-    from repspace._version import __version__
-
     try:
         obj = read_json(file)
     except ValueError as e:

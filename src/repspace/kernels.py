@@ -62,16 +62,17 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k == 0:
         return np.empty((m, 0), dtype=np.int64), np.empty((m, 0), dtype=scores.dtype)
     if k < n:
+        ranked = scores  # NaN ranked as -inf here; the values returned stay NaN
         if scores.dtype.kind == "f" and np.isnan(scores).any():
-            scores = np.where(np.isnan(scores), -np.inf, scores)
-        part = np.argpartition(scores, n - k, axis=1)[:, n - k :]
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)[:, None]
-        above = np.count_nonzero(scores > kth, axis=1)
+            ranked = np.where(np.isnan(scores), -np.inf, scores)
+        part = np.argpartition(ranked, n - k, axis=1)[:, n - k :]
+        kth = np.take_along_axis(ranked, part, axis=1).min(axis=1)[:, None]
+        above = np.count_nonzero(ranked > kth, axis=1)
         # Rows where the k-th score ties with an entry left out: keep every higher score and,
         # of the tied ones, the lowest indices (integer scores, e.g. Hamming distances, tie a lot).
-        redo = above + np.count_nonzero(scores == kth, axis=1) > k
+        redo = above + np.count_nonzero(ranked == kth, axis=1) > k
         if redo.any():
-            sub, t = scores[redo], kth[redo]
+            sub, t = ranked[redo], kth[redo]
             tied = sub == t
             keep = (sub > t) | (tied & (np.cumsum(tied, axis=1) <= k - above[redo, None]))
             part[redo] = np.nonzero(keep)[1].reshape(-1, k)
