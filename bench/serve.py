@@ -274,9 +274,13 @@ BAD = [
 ]  # fmt: skip
 
 
-async def load(url: str, queries: list[str], total: int, concurrency: int) -> dict[str, Any]:
+async def load(
+    url: str, queries: list[str], total: int, concurrency: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``total`` searches (GET and POST alternately, ``extra`` parameters on each), then BAD."""
     import httpx
 
+    extra = extra or {}
     latencies: list[float] = []
     errors: list[str] = []
     counter = iter(range(total))
@@ -289,9 +293,9 @@ async def load(url: str, queries: list[str], total: int, concurrency: int) -> di
                 t0 = time.perf_counter()
                 try:
                     if i % 2:
-                        r = await client.post("/search", json={"query": q, "k": K})
+                        r = await client.post("/search", json={"query": q, "k": K, **extra})
                     else:
-                        r = await client.get("/search", params={"q": q, "k": K})
+                        r = await client.get("/search", params={"q": q, "k": K, **extra})
                     ok = r.status_code == 200 and len(r.json()["hits"]) == K
                     if not ok:
                         errors.append(f"{r.status_code}: {r.text[:100]}")
@@ -343,11 +347,26 @@ def server_part(
         expansion_add=args.expansion_add, progress=False,
     )  # fmt: skip
     build_s = time.perf_counter() - t0
+    result = serve_load(workdir / "server-index", queries, args.requests, args.concurrency)
+    return {
+        "docs": n,
+        "encoder": args.encoder,
+        "encode_seconds": round(encode_s, 1),
+        "index_build_seconds": round(build_s, 1),
+        **result,
+    }
+
+
+def serve_load(
+    index: Path, queries: list[str], requests: int, concurrency: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``repspace serve INDEX`` in a subprocess under :func:`load`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "repspace", "serve", str(workdir / "server-index"),
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "repspace", "serve", str(index), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         import httpx
@@ -364,9 +383,9 @@ def server_part(
                     f"server did not start: {proc.stderr.read() if proc.stderr else ''}"
                 )
             time.sleep(0.3)
-        log(f"server: up; {args.requests:,} requests at concurrency {args.concurrency}")
+        log(f"server: up; {requests:,} requests at concurrency {concurrency}")
         result = asyncio.run(
-            asyncio.wait_for(load(url, queries, args.requests, args.concurrency), timeout=900)
+            asyncio.wait_for(load(url, queries, requests, concurrency, extra), timeout=900)
         )
     finally:
         proc.send_signal(signal.SIGINT)
@@ -376,13 +395,7 @@ def server_part(
             proc.kill()
     log(f"server: {result['errors']} errors, p50 {result['latency_ms']['p50']} ms, "
         f"p99 {result['latency_ms']['p99']} ms")  # fmt: skip
-    return {
-        "docs": n,
-        "encoder": args.encoder,
-        "encode_seconds": round(encode_s, 1),
-        "index_build_seconds": round(build_s, 1),
-        **result,
-    }
+    return result
 
 
 def main() -> None:

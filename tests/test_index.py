@@ -57,6 +57,7 @@ def test_manifest_records_fingerprints_and_checksums(index: Index, space: Space)
     assert (info.n, info.dim, info.encoder, info.space) == (1200, 64, "hash:64", m["space"]["path"])
     assert list(info.to_dict()) == [
         "path", "n", "dim", "dtype", "exact", "encoder", "fingerprint", "space", "columns",
+        "lexical", "mode",
     ]  # fmt: skip
 
 
@@ -65,12 +66,12 @@ def test_search_matches_exact_search(index: Index, space: Space) -> None:
     queries = ["vector space model", "cosine matrix", "token corpus shard", "language document"]
     overlap = []
     for q in queries:
-        hits = index.search(q, k=10)
+        hits = index.search(q, k=10, mode="dense")
         assert len(hits) == 10 and all(-1 <= h.score <= 1 for h in hits)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         truth = exact_top(space, encoder.encode([q])[0], 10)
         overlap.append(len({h.id for h in hits} & set(truth)) / 10)
-        exact = index.search(q, k=10, exact=True)
+        exact = index.search(q, k=10, exact=True, mode="dense")
         assert [h.id for h in exact][:3] == truth[:3]
     assert np.mean(overlap) >= 0.9
     hit = index.search(queries[0], k=1)[0]
@@ -82,7 +83,7 @@ def test_filtered_search_returns_k_matching_rows(index: Index, space: Space) -> 
     kinds = np.array(space.table(["kind"]).column("kind").to_pylist())
     q = "vector space model"
     for kind in ("alpha", "rare"):  # a common field value (oversampling) and a rare one (exact)
-        hits = index.search(q, k=10, filters={"kind": kind})
+        hits = index.search(q, k=10, filters={"kind": kind}, mode="dense")
         assert len(hits) == 10 and {h.fields["kind"] for h in hits} == {kind}
         truth = exact_top(space, encoder.encode([q])[0], 10, kinds == kind)
         assert len({h.id for h in hits} & set(truth)) >= 8
@@ -134,7 +135,7 @@ def test_compact_storage_keeps_the_neighbours(space: Space, tmp_path: Path, dtyp
     encoder = repspace.load_encoder("hash:64")
     q = "retrieval embedding cosine"
     truth = exact_top(space, encoder.encode([q])[0], 10)
-    assert len({h.id for h in reopened.search(q, k=10)} & set(truth)) >= 8
+    assert len({h.id for h in reopened.search(q, k=10, mode="dense")} & set(truth)) >= 8
     assert index.neighbors(space.ids[0], k=5)[0].id != space.ids[0]
 
 

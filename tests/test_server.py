@@ -140,8 +140,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(index_dir: Path) -> Iterator[str]:
-    """`repspace serve` in a subprocess on a free loopback port."""
+def server(index_dir: Path) -> Iterator[tuple[str, str]]:
+    """`repspace serve` in a subprocess on a free loopback port: its URL and startup line."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "repspace", "serve", str(index_dir), "--port", str(port),
@@ -158,7 +158,8 @@ def server(index_dir: Path) -> Iterator[str]:
             except httpx.TransportError:
                 time.sleep(0.2)
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        yield url
+        assert proc.stdout is not None
+        yield url, proc.stdout.readline()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -168,18 +169,21 @@ def server(index_dir: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_real_server_on_loopback(server: str) -> None:
+def test_real_server_on_loopback(server: tuple[str, str]) -> None:
+    url, startup = server
+    # the encoder was loaded before the server listened: the first query is not the slow one
+    assert f"at {url}/ (encoder hash:64 loaded and warmed in" in startup
     key = {"X-API-Key": "k3y"}
-    r = httpx.post(f"{server}/search", json={"query": "cosine vector", "k": 5}, headers=key)
+    r = httpx.post(f"{url}/search", json={"query": "cosine vector", "k": 5}, headers=key)
     assert r.status_code == 200 and len(r.json()["hits"]) == 5
-    assert httpx.get(f"{server}/search", params={"q": "x"}).status_code == 401
-    big = httpx.post(f"{server}/search", content=b"x" * 100_000, headers=key)
+    assert httpx.get(f"{url}/search", params={"q": "x"}).status_code == 401
+    big = httpx.post(f"{url}/search", content=b"x" * 100_000, headers=key)
     assert big.status_code == 413 and "error" in big.json()
     # streamed (chunked) bodies are limited too
     chunks = (b"y" * 4096 for _ in range(10))
-    r = httpx.post(f"{server}/search", content=chunks, headers=key)
+    r = httpx.post(f"{url}/search", content=chunks, headers=key)
     assert r.status_code == 413
-    bad = httpx.get(f"{server}/search", params={"q": "a", "k": 0}, headers=key)
+    bad = httpx.get(f"{url}/search", params={"q": "a", "k": 0}, headers=key)
     assert bad.status_code == 422 and "error" in bad.json()
 
 

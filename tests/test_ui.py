@@ -105,3 +105,34 @@ def test_search_neighbours_map_reports_in_chromium(server: str, tmp_path: Path) 
         assert not errors, errors
         browser.close()
     assert (tmp_path / "map.png").stat().st_size > 1000
+
+
+def test_mode_switch_and_highlighted_terms_in_chromium(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server)
+        page.wait_for_selector("#space option", state="attached")
+        assert page.is_checked("input[name=mode][value=hybrid]")  # the index has BM25
+        page.fill("#query", "zebra savanna")
+        page.press("#query", "Enter")
+        page.wait_for_selector("#results li")
+        first = page.locator("#results li").first
+        assert first.get_attribute("data-id") == "zebra-doc"
+        assert first.locator("mark").all_inner_texts() == ["zebra", "savanna"]
+        assert "bm25" in first.locator(".explain").inner_text()
+        assert "hybrid" in page.inner_text("#status")
+        page.check("input[name=mode][value=lexical]")
+        page.press("#query", "Enter")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('lexical')")
+        assert page.locator("#results li").count() == 1  # only the document with the terms
+        page.check("input[name=mode][value=dense]")
+        page.press("#query", "Enter")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('dense')")
+        assert page.locator("#results li").count() == 10
+        assert not errors, errors
+        browser.close()

@@ -9,7 +9,12 @@ import typer
 
 from repspace.cli._app import app, out, print_json
 from repspace.cli.options import (
+    AlphaOption,
+    CandidatesOption,
+    FusionOption,
     JsonOption,
+    ModeOption,
+    NormOption,
     QuietOption,
     ReportOption,
     choice,
@@ -155,9 +160,17 @@ def search_cmd(
     migration: Annotated[Path, typer.Argument(help="Migration directory.")],
     query: Annotated[str, typer.Argument(help="Query text.")],
     k: Annotated[int, typer.Option(help="Number of results.")] = 10,
+    mode: ModeOption = None,
+    alpha: AlphaOption = None,
+    fusion: FusionOption = None,
+    norm: NormOption = None,
+    candidates: CandidatesOption = None,
 ) -> None:
-    """Search the mixed space (old part through the map, new part natively)."""
+    """Search the mixed space (old part through the map, new part natively), fused with BM25
+    over the old texts in hybrid mode."""
     from repspace.maps.migration import Migration
 
-    hits = Migration.open(migration).search(query, k)[0]
+    hits = Migration.open(migration).search(
+        query, k, mode=mode, alpha=alpha, fusion=fusion, norm=norm, candidates=candidates
+    )[0]
     print_json([{"id": i, "score": s} for i, s in hits])

@@ -40,6 +40,15 @@ def evaluate(
     space: Annotated[
         list[Path] | None, typer.Option("--space", "-s", help="Precomputed space (repeatable).")
     ] = None,
+    retriever: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retriever",
+            "-r",
+            help="bm25, or hybrid:ENCODER (BM25 fused with the encoder), on retrieval tasks "
+            "(repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     report: ReportOption = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per encoder call.")] = None,
@@ -51,7 +60,8 @@ def evaluate(
     ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Score tasks with encoders and spaces: a leaderboard with RankMe and IsoScore per row."""
+    """Score tasks with encoders, spaces and retrievers (BM25, hybrid): a leaderboard with
+    RankMe and IsoScore per row."""
     from repspace.evaluation.leaderboard import evaluate as run
     from repspace.evaluation.leaderboard import write_report
 
@@ -59,6 +69,7 @@ def evaluate(
         tasks,
         encoders=encoder or [],
         spaces=space or [],
+        retrievers=retriever or [],
         batch_size=batch_size,
         cache=not no_cache,
         folds=folds,

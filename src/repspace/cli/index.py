@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from repspace.cli._app import app, out, print_json
-from repspace.cli.options import JsonOption, OverwriteOption, QuietOption, choice, out_option
+from repspace.cli.options import (
+    AlphaOption,
+    CandidatesOption,
+    FusionOption,
+    JsonOption,
+    ModeOption,
+    NormOption,
+    OverwriteOption,
+    QuietOption,
+    choice,
+    out_option,
+)
+from repspace.errors import RepspaceError
 from repspace.index.index import DTYPES
+from repspace.index.lexical import STEMMERS, STOPWORDS
+
+if TYPE_CHECKING:
+    from repspace.index.index import Hits
 
 
 @app.command("index")
@@ -24,13 +41,42 @@ def index_(
     connectivity: Annotated[int, typer.Option(help="HNSW edges per node (M).")] = 16,
     expansion_add: Annotated[int, typer.Option(help="HNSW ef at construction.")] = 128,
     expansion_search: Annotated[int, typer.Option(help="HNSW ef at search.")] = 64,
+    lexical: Annotated[
+        bool | None,
+        typer.Option(
+            "--lexical/--no-lexical",
+            help="Also build a BM25 index of the texts (default: when the space keeps texts).",
+        ),
+    ] = None,
+    stemmer: Annotated[
+        str, typer.Option(help=f"BM25 stemmer: {' | '.join(STEMMERS)} (Snowball).")
+    ] = "english",
+    stopwords: Annotated[
+        str, typer.Option(help=f"BM25 stop words removed: {' | '.join(STOPWORDS)}.")
+    ] = "english",
+    split_identifiers: Annotated[
+        bool,
+        typer.Option(help="BM25: also index the parts of identifiers (file_digest: file, digest)."),
+    ] = True,
+    tune: Annotated[
+        Path | None,
+        typer.Option(
+            help="A retrieval task over the same documents: fit the hybrid alpha on its "
+            "queries and record it in the index."
+        ),
+    ] = None,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Build a searchable index (usearch HNSW, cosine) over a space."""
+    """Build a searchable index over a space: usearch HNSW (cosine) and, when the space keeps
+    texts, BM25 beside it for lexical and hybrid search."""
     from repspace.index import Index
+    from repspace.index.lexical import Analyzer
     from repspace.index.projection import projection
 
+    analyzer = Analyzer(stemmer=stemmer, stopwords=stopwords, split_identifiers=split_identifiers)
+    if tune is not None and lexical is False:
+        raise RepspaceError("--tune fits the hybrid fusion; it needs the lexical index")
     index = Index.build(
         space,
         out_dir,
@@ -39,14 +85,26 @@ def index_(
         connectivity=connectivity,
         expansion_add=expansion_add,
         expansion_search=expansion_search,
+        lexical=lexical,
+        analyzer=analyzer,
         overwrite=overwrite,
         progress=not quiet,
     )
     projection(index)
+    bm25 = f" + BM25 ({index.lexical.describe()['vocabulary']:,} terms)" if index.lexical else ""
     out.print(
         f"index: {index.n:,} rows × {index.dim} ({index.manifest['dtype']}"
-        f"{', exact' if exact else ', HNSW'}) -> {out_dir}"
+        f"{', exact' if exact else ', HNSW'}){bm25} -> {out_dir}"
     )
+    if tune is not None:
+        from repspace.evaluation.hybrid import tune_index
+
+        tuned = tune_index(index, tune, progress=not quiet)
+        out.print(
+            f"tuned on {tuned.queries} queries of {tune}: alpha {tuned.alpha:g} "
+            f"(nDCG@10 {tuned.best:.4f}; default alpha {tuned.default_alpha:g}: "
+            f"{tuned.default:.4f})"
+        )
 
 
 @app.command()
@@ -69,25 +127,54 @@ def search(
         ),
     ] = None,
     shortlist: Annotated[int, typer.Option(help="Candidates reranked with --rerank.")] = 100,
+    mode: ModeOption = None,
+    alpha: AlphaOption = None,
+    fusion: FusionOption = None,
+    norm: NormOption = None,
+    candidates: CandidatesOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search an index by text, with the encoder that built it."""
+    """Search an index by text: dense (the encoder that built it), lexical (BM25) or hybrid."""
     from repspace.index import Index, parse_filters
 
     filters = parse_filters(filter_)
     hits = Index.open(index).search(
-        query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist
+        query,
+        k,
+        filters=filters,
+        exact=exact,
+        rerank=rerank,
+        shortlist=shortlist,
+        mode=mode,
+        alpha=alpha,
+        fusion=fusion,
+        norm=norm,
+        candidates=candidates,
     )
     if as_json:
-        print_json({"query": query, "k": k, "hits": [h.to_dict() for h in hits]})
+        print_json({"query": query, "k": k, **hits.to_dict()})
         return
+    if hits.note:
+        print(f"repspace: note: {hits.note}", file=sys.stderr)
+    print_hits(hits)
+
+
+def print_hits(hits: Hits) -> None:
+    """A table of hits: score (and each side's score in hybrid mode), id, text."""
     table = Table(box=None)
-    table.add_column("score", justify="right")
+    table.add_column(hits.mode, justify="right")
+    sides = hits.mode == "hybrid"
+    if sides:
+        table.add_column("dense", justify="right")
+        table.add_column("bm25", justify="right")
     table.add_column("id", style="bold")
     table.add_column("text")
     for h in hits:
         text = (h.text or "").replace("\n", " ")
-        table.add_row(f"{h.score:.3f}", h.id, text[:100] + ("…" if len(text) > 100 else ""))
+        cells = [f"{h.score:.3f}"]
+        if sides and h.scores:
+            cells += [f"{h.scores['dense']:.3f}", f"{h.scores['lexical']:.2f}"]
+        table.add_row(*cells, h.id, text[:100] + ("…" if len(text) > 100 else ""))
     out.print(table)
 
 
@@ -109,5 +196,5 @@ def serve(
         host=host,
         port=port,
         api_key=api_key,
-        on_ready=lambda url: print(f"serving {len(indexes)} index(es) at {url}", flush=True),
+        on_ready=lambda line: print(line, flush=True),
     )

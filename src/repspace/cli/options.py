@@ -17,6 +17,7 @@ import typer
 
 from repspace.corpus import OnError
 from repspace.engines import Engine
+from repspace.index.fusion import FUSIONS, MODES, NORMS
 
 
 def choice(values: Sequence[str]) -> Any:
@@ -74,3 +75,34 @@ def count_or_fraction(value: str) -> float | int:
     if not math.isfinite(number):
         raise typer.BadParameter(f"{value!r}: give a count N or a fraction in (0, 1)")
     return number if 0 < number < 1 else int(number)
+
+
+# The hybrid-search options are validated by the API (one-line errors), not by Typer's choices.
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        help=f"{' | '.join(MODES)}: embeddings, BM25, or both fused (default: hybrid when the "
+        "index has a lexical part)."
+    ),
+]
+AlphaOption = Annotated[
+    float | None,
+    typer.Option(help="Hybrid: weight of the dense side, in [0, 1] (default: the index's)."),
+]
+FusionOption = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Hybrid: {' | '.join(FUSIONS)} (convex combination of scaled scores, or "
+        "reciprocal rank fusion; default: the index's)."
+    ),
+]
+NormOption = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Hybrid convex score scaling: {' | '.join(NORMS)} (observed or theoretical "
+        "min-max; default: the index's)."
+    ),
+]
+CandidatesOption = Annotated[
+    int | None, typer.Option(help="Hybrid: candidates each side retrieves (default: 100).")
+]

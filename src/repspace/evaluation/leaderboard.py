@@ -12,6 +12,12 @@ classification texts) is encoded once per encoder with :func:`repspace.encode` i
 cached under ``<cache dir>/evaluate/spaces/<encoder fingerprint>-<content hash>``, so a second
 run, or another task over the same corpus, reuses the vectors.
 
+Retrievers (``retrievers=``) rank a retrieval task's documents without vectors of their own:
+``bm25`` (the index's BM25, :mod:`repspace.index.lexical`) and ``hybrid:ENCODER`` (the encoder's
+cosine and BM25 fused with the label-free default, :mod:`repspace.index.fusion`); they have no
+row for STS or classification tasks (a note says so) and no intrinsic metrics (BM25 has no
+vectors; a hybrid's vectors are its encoder's, measured in the encoder's own row).
+
 A precomputed space (``spaces=``) stands for its vectors: a retrieval task's documents are
 looked up in it by id (all must be there; extra rows are ignored), and the queries are encoded
 with the encoder the space records (refused when it has none, e.g. imported vectors, or when
@@ -60,15 +66,33 @@ METRIC_INFO = {
 }
 
 
+#: The retrievers ``evaluate`` takes besides encoders and spaces.
+RETRIEVERS = ("bm25", "hybrid:ENCODER")
+
+
 @dataclass
 class Model:
-    """One leaderboard entry: an encoder spec, or a precomputed space (and its encoder)."""
+    """One leaderboard entry: an encoder spec, a precomputed space (and its encoder), or a
+    retriever (``bm25``; ``hybrid`` with the encoder ``spec``)."""
 
     label: str
     spec: str | None = None
     space: Space | None = None
     options: dict[str, Any] = field(default_factory=dict)
     _encoder: Encoder | None = None
+    retriever: str | None = None
+
+    @classmethod
+    def parse_retriever(cls, text: str) -> Model:
+        """``bm25`` or ``hybrid:ENCODER``."""
+        name, _, spec = text.partition(":")
+        if text == "bm25":
+            return cls("bm25", retriever="bm25")
+        if name == "hybrid" and spec:
+            return cls(text, spec=spec, retriever="hybrid")
+        raise RepspaceError(
+            f"--retriever {text!r}: use {' or '.join(RETRIEVERS)} (e.g. hybrid:st:all-MiniLM-L6-v2)"
+        )
 
     @property
     def encoder(self) -> Encoder:
@@ -95,6 +119,9 @@ class Model:
         return enc
 
     def describe(self) -> dict[str, Any]:
+        if self.retriever == "bm25":
+            return {"label": self.label, "space": None, "encoder": None, "fingerprint": None,
+                    "dim": None, "retriever": "bm25"}  # fmt: skip
         if self.space is not None:
             return {
                 "label": self.label,
@@ -110,6 +137,7 @@ class Model:
             "encoder": enc.spec,
             "fingerprint": enc.fingerprint,
             "dim": enc.dim,
+            **({"retriever": self.retriever} if self.retriever else {}),
         }
 
 
@@ -157,13 +185,33 @@ def _evaluate_row(
     seed: int,
 ) -> dict[str, Any]:
     from repspace.evaluation.classification import probe_scores
-    from repspace.evaluation.retrieval import retrieval_metrics
+    from repspace.evaluation.retrieval import (
+        DEFAULT_METRICS,
+        metric_depth,
+        retrieval_metrics,
+        score_run,
+    )
     from repspace.evaluation.sts import sts_scores
 
     notes: list[str] = []
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
-    if isinstance(task, RetrievalTask):
+    intrinsic_on: np.ndarray | None
+    if model.retriever is not None and not isinstance(task, RetrievalTask):
+        t1 = time.perf_counter()
+        scores, intrinsic_on = {MAIN_METRIC[task.kind]: None}, None
+        notes.append(f"{model.retriever} ranks documents; it has no score on {task.kind} tasks")
+    elif model.retriever == "bm25":
+        from repspace.evaluation.hybrid import lexical_run, task_lexical
+
+        assert isinstance(task, RetrievalTask)
+        lexical = task_lexical(task)
+        t1 = time.perf_counter()
+        run = lexical_run(task, lexical, metric_depth(DEFAULT_METRICS))
+        scores, intrinsic_on = score_run(task.qrels, run, DEFAULT_METRICS), None
+        extra = {"queries": len(task.queries), "documents": len(task.corpus)}
+        notes.append("BM25 (Lucene variant, k1 1.2, b 0.75) with the index's default analyzer")
+    elif isinstance(task, RetrievalTask):
         if model.space is not None:
             docs = _space_rows(model, task.doc_ids, task.name)
             assert docs is not None
@@ -172,8 +220,16 @@ def _evaluate_row(
             docs = cache.vectors(model.encoder, task.doc_ids, task.doc_texts)
         queries = cache.vectors(model.encoder, list(task.queries), list(task.queries.values()))
         t1 = time.perf_counter()
-        result = retrieval_metrics(task, queries, docs)
-        scores, intrinsic_on = result["metrics"], docs
+        if model.retriever == "hybrid":
+            from repspace.evaluation.hybrid import hybrid_metrics, task_lexical
+
+            depth = metric_depth(DEFAULT_METRICS)
+            result = hybrid_metrics(task, queries, docs, task_lexical(task), DEFAULT_METRICS, depth)
+            notes.append("cosine and BM25, convex fusion with the label-free default alpha")
+        else:
+            result = retrieval_metrics(task, queries, docs)
+        # a hybrid row is not a space: no intrinsic metrics (they are its encoder's row's)
+        scores, intrinsic_on = result["metrics"], None if model.retriever else docs
         extra = {"queries": result["queries"], "documents": len(docs)}
     elif isinstance(task, StsTask):
         sentences = task.sentences()
@@ -203,7 +259,9 @@ def _evaluate_row(
         extra = {"examples": len(task.texts), "folds": folds}
     else:  # pragma: no cover - load_task returns one of the three
         raise TypeError(type(task))
-    intrinsic = _finite_or_none(_intrinsic(intrinsic_on))
+    intrinsic = _finite_or_none(
+        _intrinsic(intrinsic_on) if intrinsic_on is not None else dict.fromkeys(INTRINSIC)
+    )
     scores = _finite_or_none(scores)
     main = MAIN_METRIC[task.kind]
     return {
@@ -296,6 +354,7 @@ def evaluate(
     encoders: Sequence[str | Encoder] = (),
     spaces: Sequence[str | Path | Space] = (),
     *,
+    retrievers: Sequence[str] = (),
     batch_size: int | None = None,
     cache: bool = True,
     folds: int = 5,
@@ -303,7 +362,8 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
 ) -> EvaluateResult:
-    """Score every task with every encoder and space; see the module docstring.
+    """Score every task with every encoder, space and retriever (``bm25``,
+    ``hybrid:ENCODER``); see the module docstring.
 
     ``tasks`` are paths (:func:`repspace.evaluation.tasks.load_task`) or loaded tasks. Returns an
     :class:`EvaluateResult`: ``tasks``, ``models``, ``rows`` (one per task × model: ``metrics``,
@@ -313,8 +373,10 @@ def evaluate(
     start = time.perf_counter()
     if not tasks:
         raise RepspaceError("no task given: pass at least one task directory or file")
-    if not encoders and not spaces:
-        raise RepspaceError("nothing to evaluate: pass --encoder SPEC and/or --space SPACE")
+    if not encoders and not spaces and not retrievers:
+        raise RepspaceError(
+            "nothing to evaluate: pass --encoder SPEC, --space SPACE and/or --retriever NAME"
+        )
     kinds = RetrievalTask | StsTask | ClassificationTask
     loaded = [t if isinstance(t, kinds) else load_task(t) for t in tasks]
     names = _unique_labels(
@@ -328,6 +390,7 @@ def evaluate(
     opened = [s if isinstance(s, Space) else Space.open(s) for s in spaces]
     labels = _unique_labels([s.path.name for s in opened], [str(s.path) for s in opened])
     models += [Model(label, space=s) for label, s in zip(labels, opened, strict=True)]
+    models += [Model.parse_retriever(r) for r in retrievers]
     if len({m.label for m in models}) != len(models):
         raise RepspaceError("the same encoder or space is given twice; give each once")
     if folds < 2:

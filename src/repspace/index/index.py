@@ -8,11 +8,14 @@ Layout::
                                and their sha256, generation
       ann-000001.usearch       the usearch HNSW graph + vectors (f32, f16 or i8), keys = row keys
       rows-000001.parquet      key, id (+ text and the space's metadata columns), key order
+      lexical-000001/          BM25 over the rows' texts (lexical.py), when the space keeps texts
       projection.json          cached 2-D PCA map of a sample (derived; see projection.py)
 
-Search is HNSW (Malkov & Yashunin, 2018) through usearch; ``exact`` searches by brute force.
-Every change (add, delete) writes a new generation of both files under new names, then swaps
-the manifest atomically, then removes the old generation: a crash leaves the old index intact.
+Dense search is HNSW (Malkov & Yashunin, 2018) through usearch; ``exact`` searches by brute
+force. Lexical search is BM25 (lexical.py); hybrid search fuses both (fusion.py), and is the
+default when the index has a lexical part. Every change (add, delete) writes a new generation of
+all files under new names, then swaps the manifest atomically, then removes the old generation:
+a crash leaves the old index intact, and the dense and lexical parts always hold the same rows.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +46,8 @@ from repspace.fsio import (
     utc_now,
 )
 from repspace.index.filters import filter_mask
+from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid, lexical_candidates
+from repspace.index.lexical import Analyzer, LexicalIndex
 from repspace.kernels import cosine_search
 from repspace.progress import progress_bar
 from repspace.results import Result
@@ -56,20 +62,54 @@ MAX_K = 10_000
 #: Filters matching at most this share of rows are answered exactly on the matching rows.
 SELECTIVE_SHARE = 0.02
 _ENCODER_LOCK = threading.Lock()
-_GEN = re.compile(r"^(ann|rows)-(\d{6})\.(usearch|parquet)$")
+_NO_TERMS = (
+    "the query has no term the lexical index knows (only stop words, punctuation or unseen words)"
+)
+_GEN = re.compile(r"^(ann|rows|lexical)-(\d{6})(\.usearch|\.parquet)?$")
 
 
 @dataclass
 class Hit:
-    """One search result: the row's id, cosine similarity, text and metadata."""
+    """One search result: the row's id, its score (cosine similarity in dense mode, BM25 in
+    lexical mode, the fused score in hybrid mode), text and metadata; ``scores`` explains the
+    rank (``dense``, ``lexical``, ``fused``: each side's score where it was computed) and
+    ``matched`` lists the words of the text that matched the query's terms."""
 
     id: str
     score: float
     text: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float | None] | None = None
+    matched: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "score": self.score, "text": self.text, "fields": self.fields}
+        out = {"id": self.id, "score": self.score, "text": self.text, "fields": self.fields}
+        if self.scores is not None:
+            out["scores"] = self.scores
+        if self.matched is not None:
+            out["matched"] = self.matched
+        return out
+
+
+class Hits(list[Hit]):
+    """The hits of one search, best first, with how they were found: ``mode``, the query's
+    ``terms`` that the lexical index knows, and a ``note`` when the search fell back (e.g. a
+    query with no searchable term in hybrid mode returns the dense hits alone)."""
+
+    def __init__(
+        self, hits: Sequence[Hit] = (), *, mode: str = "dense", terms: Sequence[str] = (),
+        note: str | None = None,
+    ):  # fmt: skip
+        super().__init__(hits)
+        self.mode, self.terms, self.note = mode, list(dict.fromkeys(terms)), note
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "terms": self.terms,
+            "note": self.note,
+            "hits": [h.to_dict() for h in self],
+        }
 
 
 @dataclass(kw_only=True)
@@ -88,6 +128,9 @@ class IndexInfo(Result):
     #: The space the index was built from, and its metadata columns.
     space: str
     columns: list[str]
+    #: Whether the index has a BM25 part (lexical and hybrid search), and the default mode.
+    lexical: bool
+    mode: str
 
 
 def _space_digest(space: Space) -> str:
@@ -114,11 +157,19 @@ class Index:
     >>> index.search("read a gzip file", k=5, filters={"kind": "function"})  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any], ann: Any, rows: pa.Table):
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        ann: Any,
+        rows: pa.Table,
+        lexical: LexicalIndex | None = None,
+    ):
         self.path = path
         self.manifest = manifest
         self.ann = ann
         self.rows = rows
+        self.lexical = lexical
         self._keys = rows.column("key").to_numpy()
         self._ids: dict[str, int] | None = None
         self._encoder: Any = None
@@ -136,14 +187,18 @@ class Index:
         connectivity: int = 16,
         expansion_add: int = 128,
         expansion_search: int = 64,
+        lexical: bool | None = None,
+        analyzer: Analyzer | None = None,
         overwrite: bool = False,
         progress: bool = True,
     ) -> Index:
         """Index every row of ``space`` in ``out``: HNSW over cosine similarity with ``dtype``
-        storage; ``exact`` makes brute force the default search mode. The output policy of
-        every command (:func:`~repspace.fsio.prepare_output`): a non-empty ``out`` is replaced
-        only if it holds an index and ``overwrite``; the index is written in a work directory
-        beside ``out`` and swapped into place, so a failed build leaves the old one intact."""
+        storage; ``exact`` makes brute force the default search mode. ``lexical`` also builds a
+        BM25 index of the rows' texts, tokenised by ``analyzer`` (None: when the space keeps
+        texts). The output policy of every command (:func:`~repspace.fsio.prepare_output`): a
+        non-empty ``out`` is replaced only if it holds an index and ``overwrite``; the index is
+        written in a work directory beside ``out`` and swapped into place, so a failed build
+        leaves the old one intact."""
         from usearch.index import Index as Ann
 
         if min(connectivity, expansion_add, expansion_search) < 2:
@@ -158,6 +213,13 @@ class Index:
             raise RepspaceError(f"{space.path}: the space is empty; nothing to index")
         out = Path(out)
         check_output(out, overwrite, holds=_is_index, what="index")
+        has_text = "text" in space.columns
+        if lexical and not has_text:
+            raise RepspaceError(
+                f"{space.path}: the space keeps no texts, so there is nothing for a lexical "
+                "index; pass --no-lexical, or re-encode the corpus without --no-store-text"
+            )
+        lexical = has_text if lexical is None else lexical
         ann = Ann(
             ndim=space.dim,
             metric="cos",
@@ -177,6 +239,10 @@ class Index:
                 start += len(vectors)
         table = space.table()
         rows = table.add_column(0, "key", pa.array(np.arange(space.n, dtype=np.uint64)))
+        bm25 = None
+        if lexical:
+            texts = rows.column("text").to_pylist()
+            bm25 = LexicalIndex.build(texts, analyzer or Analyzer(), progress=progress)
         encoder = space.manifest.get("encoder")
         manifest: dict[str, Any] = {
             "format": FORMAT,
@@ -206,12 +272,14 @@ class Index:
             "sha256": {},
             # Where a fitted Map (alignment issue #6) that bridges other encoders will be recorded.
             "maps": [],
+            "lexical": None,
+            "fusion": {**Fusion().__dict__, "tuned": None},
             "created": utc_now(),
             "updated": utc_now(),
             "repspace_version": __version__,
         }
         with building(out, overwrite, holds=_is_index, what="index") as work:
-            index = cls(work, manifest, ann, rows)
+            index = cls(work, manifest, ann, rows, bm25)
             index._commit()
         index.path = out
         return index
@@ -243,7 +311,7 @@ class Index:
             raise RepspaceError(f"{path}: cannot read the index files ({e}); rebuild it") from None
         if ann is None or len(ann) != manifest["n"] or rows.num_rows != manifest["n"]:
             raise RepspaceError(f"{path}: index files disagree with the manifest; rebuild it")
-        index = cls(path, manifest, ann, rows)
+        index = cls(path, manifest, ann, rows, _open_lexical(path, manifest, verify))
         index._viewed = mmap
         return index
 
@@ -270,6 +338,17 @@ class Index:
     def encoder_spec(self) -> str | None:
         enc = self.manifest.get("encoder")
         return enc["spec"] if enc else None
+
+    @property
+    def default_mode(self) -> str:
+        """``hybrid`` when the index has a lexical part, else ``dense``."""
+        return "hybrid" if self.lexical is not None else "dense"
+
+    @property
+    def fusion(self) -> Fusion:
+        """The fusion hybrid search uses unless told otherwise (tuned, or the defaults)."""
+        f = self.manifest.get("fusion") or {}
+        return Fusion(**{k: f[k] for k in ("fusion", "alpha", "norm", "candidates") if k in f})
 
     @property
     def space_path(self) -> Path:
@@ -329,22 +408,152 @@ class Index:
         fingerprint: str | None = None,
         rerank: str | int | None = None,
         shortlist: int = 100,
-    ) -> list[Hit]:
-        """The ``k`` rows nearest to ``query`` (text, encoded with the index's encoder, or a
-        vector from the encoder with ``fingerprint``), best first; ``filters`` keeps rows whose
-        fields equal the given values (``k`` results whenever that many rows match).
-        ``rerank`` (``"binary"`` or a prefix dimension) searches by shortlist-then-rerank
-        instead of HNSW: ``shortlist`` candidates from the cheap codes, reranked by cosine
-        (:class:`repspace.index.search.ShortlistSearch`, Kusupati et al. 2022)."""
-        self.check_k(k)  # before the encoder loads
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        norm: str | None = None,
+        candidates: int | None = None,
+    ) -> Hits:
+        """The ``k`` best rows for ``query`` (text, or a vector from the encoder with
+        ``fingerprint``), best first; ``filters`` keeps rows whose fields equal the given values
+        (``k`` results whenever that many rows match, in dense mode).
+
+        ``mode``: ``dense`` (cosine with the query encoded by the index's encoder), ``lexical``
+        (BM25, no encoder needed), ``hybrid`` (both, fused; :mod:`repspace.index.fusion`); by
+        default hybrid for text when the index has a lexical part, else dense. ``alpha``,
+        ``fusion``, ``norm`` and ``candidates`` override the index's fusion settings
+        (:attr:`fusion`). ``rerank`` (``"binary"`` or a prefix dimension) searches densely by
+        shortlist-then-rerank instead of HNSW: ``shortlist`` candidates from the cheap codes,
+        reranked by cosine (:class:`repspace.index.search.ShortlistSearch`, Kusupati et al.
+        2022)."""
+        k = self.check_k(k)  # before the encoder loads
+        text = query if isinstance(query, str) else None
+        if mode is None:
+            mode = "dense" if text is None or rerank is not None else self.default_mode
+        check_mode(mode)
+        settings = self.fusion
+        fuse = Fusion(
+            fusion=settings.fusion if fusion is None else fusion,
+            alpha=settings.alpha if alpha is None else alpha,
+            norm=settings.norm if norm is None else norm,
+            candidates=max(k, settings.candidates if candidates is None else candidates),
+        )
+        if mode != "dense":
+            if self.lexical is None:
+                raise RepspaceError(
+                    f"{self.path}: the index has no lexical part, so --mode {mode} cannot run; "
+                    "use --mode dense, or rebuild the index from a space that keeps texts"
+                )
+            if text is None:
+                raise RepspaceError(f"--mode {mode} needs the query as text, not a vector")
+            if rerank is not None:
+                raise RepspaceError("rerank search is dense only; drop --rerank or use dense mode")
+        if mode == "lexical":
+            return self._lexical_search(text or "", k, filters)
         vector = self.query_vector(query, fingerprint)
+        if mode == "hybrid":
+            return self.hybrid_search(
+                vector, text or "", k, filters=filters, exact=exact, fusion=fuse
+            )
         if rerank is not None:
             if filters:
                 raise RepspaceError("rerank search does not take filters; drop one of the two")
             keys, scores = self.rerank_search(vector[None, :], k, rerank, shortlist)
         else:
             keys, scores = self.search_vectors(vector[None, :], k, filters=filters, exact=exact)
-        return self.hits(keys[0], scores[0])
+        if text is None or self.lexical is None:
+            return Hits(self.hits(keys[0], scores[0]), mode="dense")
+        terms = self.lexical.query_terms(text)
+        pos = self.position(keys[0])
+        lexical = self.lexical.scores(terms)[pos]
+        return self._explained("dense", pos, scores[0], terms, scores[0], lexical, None)
+
+    def _lexical_search(self, text: str, k: int, filters: Mapping[str, str] | None) -> Hits:
+        assert self.lexical is not None
+        if not text.strip():
+            raise RepspaceError("the query is empty; give some text to search for")
+        terms = self.lexical.query_terms(text)
+        mask = filter_mask(self.rows, filters) if filters else None
+        scores = self.lexical.scores(terms, mask)
+        pos = lexical_candidates(scores, k)
+        return self._explained(
+            "lexical", pos, scores[pos], terms, None, scores[pos], "nothing matches"
+        )
+
+    def hybrid_search(
+        self,
+        vector: np.ndarray,
+        text: str,
+        k: int = 10,
+        *,
+        filters: Mapping[str, str] | None = None,
+        exact: bool | None = None,
+        fusion: Fusion | None = None,
+    ) -> Hits:
+        """Hybrid search with a query already encoded (``vector``, of the index's encoder) and
+        its ``text``: each side's candidates fused by ``fusion`` (the index's by default)."""
+        k = self.check_k(k)
+        fusion = fusion or self.fusion
+        candidates, terms = self.candidates(vector, text, fusion.candidates, filters, exact)
+        f = hybrid(candidates, k, fusion)
+        return self._explained(
+            "hybrid",
+            f.positions,
+            f.fused,
+            terms,
+            f.dense,
+            f.lexical,
+            "these are the dense hits alone",
+        )
+
+    def candidates(
+        self,
+        vector: np.ndarray,
+        text: str,
+        count: int,
+        filters: Mapping[str, str] | None = None,
+        exact: bool | None = None,
+    ) -> tuple[Candidates, list[str]]:
+        """Both sides of a hybrid search before fusion (:class:`~repspace.index.fusion.
+        Candidates`: ``count`` dense candidates, BM25 of every row), and the query's terms."""
+        if self.lexical is None:
+            raise RepspaceError(f"{self.path}: the index has no lexical part")
+        terms = self.lexical.query_terms(text)
+        mask = filter_mask(self.rows, filters) if filters else None
+        keys, scores = self.search_vectors(
+            vector[None, :], min(count, self.n), filters=filters, exact=exact
+        )
+        q = np.asarray(vector, np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+
+        def dense_of(pos: np.ndarray) -> np.ndarray:
+            vectors = self.vectors_for(self._keys[pos])
+            return vectors @ q / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+
+        lexical = self.lexical.scores(terms, mask)
+        return Candidates(self.position(keys[0]), scores[0], lexical, dense_of), terms
+
+    def _explained(
+        self,
+        mode: str,
+        positions: np.ndarray,
+        scores: np.ndarray,
+        terms: list[str],
+        dense: np.ndarray | None,
+        lexical: np.ndarray,
+        fallback: str | None,
+    ) -> Hits:
+        """The hits at row ``positions``, each with its ``scores`` (each side's where it was
+        computed, and the one it is ranked by) and ``matched`` (the words of its text that match
+        the query's terms); ``fallback`` says what a query without terms returns."""
+        assert self.lexical is not None
+        hits = self.hits(self._keys[positions], scores)
+        for i, h in enumerate(hits):
+            d = None if dense is None else round(float(dense[i]), 6)
+            h.scores = {"dense": d, "lexical": round(float(lexical[i]), 6), "fused": h.score}
+            h.matched = self.lexical.analyzer.matched(h.text or "", terms) if terms else []
+        note = f"{_NO_TERMS}; {fallback}" if fallback and not terms else None
+        return Hits(hits, mode=mode, terms=terms, note=note)
 
     def rerank_search(
         self, vectors: np.ndarray, k: int, cheap: str | int, shortlist: int = 100
@@ -461,6 +670,8 @@ class Index:
 
     def vectors_for(self, keys: np.ndarray) -> np.ndarray:
         """The stored vectors of ``keys`` as float32 (dequantized for f16/i8 storage)."""
+        if len(keys) == 0:
+            return np.empty((0, self.dim), np.float32)
         got = self.ann.get(np.asarray(keys, dtype=np.uint64), dtype=np.float32)
         if isinstance(got, tuple):
             return np.stack(got).astype(np.float32)
@@ -554,6 +765,8 @@ class Index:
         if columns:
             raise RepspaceError(f"the index has no column {next(iter(columns))!r}")
         self.ann.add(keys, vectors)
+        if self.lexical is not None:
+            self.lexical = self.lexical.added(new["text"].to_pylist())
         self.rows = pa.concat_tables([self.rows, pa.table(new, schema=self.rows.schema)])
         self.manifest["next_key"] = start + len(ids)
         self._changed()
@@ -572,6 +785,8 @@ class Index:
         keep = np.ones(self.rows.num_rows, dtype=bool)
         keep[pos] = False
         self.rows = self.rows.filter(pa.array(keep))
+        if self.lexical is not None:
+            self.lexical = self.lexical.kept(keep)
         self._changed()
 
     def _writable(self) -> None:
@@ -597,6 +812,14 @@ class Index:
             self.ann.save(str(tmp))
         with atomic_path(self.path / rows_name) as tmp:
             pq.write_table(self.rows, tmp)
+        if self.lexical is not None:
+            if self.lexical.n != self.rows.num_rows:  # pragma: no cover - add/delete keep both
+                raise AssertionError("the lexical index and the rows disagree")
+            lexical_dir = f"lexical-{gen:06d}"
+            self.manifest["lexical"] = {
+                **self.lexical.save(self.path / lexical_dir),
+                "dir": lexical_dir,
+            }
         self.manifest["generation"] = gen
         self.manifest["files"] = {"ann": ann_name, "rows": rows_name}
         self.manifest["sha256"] = {
@@ -609,7 +832,16 @@ class Index:
         for f in self.path.iterdir():
             match = _GEN.match(f.name)
             if (match and int(match.group(2)) != gen) or f.name.endswith(".tmp"):
-                f.unlink(missing_ok=True)
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
+
+    def set_fusion(self, fusion: Fusion, tuned: dict[str, Any] | None = None) -> None:
+        """Record the fusion hybrid search uses by default (``tuned``: how it was chosen)."""
+        self.manifest["fusion"] = {**fusion.__dict__, "tuned": tuned}
+        self.manifest["updated"] = utc_now()
+        atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def info(self) -> IndexInfo:
         """The facts `/spaces` shows."""
@@ -624,12 +856,24 @@ class Index:
             fingerprint=m["fingerprint"],
             space=m["space"]["path"],
             columns=m["columns"],
+            lexical=self.lexical is not None,
+            mode=self.default_mode,
         )
 
 
 def build_index(space: Space | str | Path, out: str | Path, **options: Any) -> Index:
     """Build an index over ``space`` in ``out``; see :meth:`Index.build`."""
     return Index.build(space, out, **options)
+
+
+def _open_lexical(path: Path, manifest: dict[str, Any], verify: bool) -> LexicalIndex | None:
+    meta = manifest.get("lexical")
+    if not meta:
+        return None
+    lexical = LexicalIndex.open(path / str(meta.get("dir")), meta, verify=verify)
+    if lexical.n != manifest["n"]:
+        raise RepspaceError(f"{path}: the lexical index disagrees with the manifest; rebuild it")
+    return lexical
 
 
 def _is_index(path: Path) -> bool:

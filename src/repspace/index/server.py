@@ -1,6 +1,8 @@
 """The HTTP API and web UI over one or more indexes (FastAPI, served by uvicorn).
 
-Endpoints: ``GET/POST /search``, ``GET /spaces``, ``GET /spaces/{name}`` (manifest, inspect
+Endpoints: ``GET/POST /search`` (``mode`` dense, lexical or hybrid; ``alpha``, ``fusion``,
+``norm``, ``candidates`` for hybrid; each hit explains its rank with its dense, lexical and fused
+scores), ``GET /spaces``, ``GET /spaces/{name}`` (manifest, inspect
 metrics, reports), ``GET /spaces/{name}/neighbors/{id}``, ``GET /spaces/{name}/map``,
 ``GET /spaces/{name}/reports/{report}``, ``GET /health``; the UI at ``/``; OpenAPI at
 ``/openapi.json`` and ``/docs``. Names in URLs only look up the dict of served indexes and the
@@ -10,10 +12,11 @@ reports found at startup; no request value ever becomes a filesystem path. Error
 
 import hmac
 import json
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
@@ -24,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repspace._version import __version__
 from repspace.errors import RepspaceError
+from repspace.index.fusion import FUSIONS, MODES, NORMS
 from repspace.index.index import Index
 from repspace.index.projection import projection
 from repspace.index.reports import KNOWN_REPORTS, find_reports, inspect_metrics
@@ -31,6 +35,9 @@ from repspace.index.reports import KNOWN_REPORTS, find_reports, inspect_metrics
 MAX_QUERY_CHARS = 1_000
 MAX_K = 1_000
 MAX_BODY = 16 * 1024
+Mode = Literal[MODES]  # type: ignore[valid-type]
+FusionName = Literal[FUSIONS]  # type: ignore[valid-type]
+Norm = Literal[NORMS]  # type: ignore[valid-type]
 #: UI asset name -> media type; only these names are served from the package.
 ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 
@@ -172,24 +179,6 @@ def create_app(
             return next(iter(indexes))
         return name
 
-    def run_search(
-        name: str | None,
-        query: str,
-        k: int,
-        filters: dict[str, str],
-        exact: bool | None,
-        rerank: str | None = None,
-        shortlist: int = 100,
-    ) -> dict[str, Any]:
-        name = default_name(name)
-        index = get_index(name)
-        if not query.strip():
-            raise ApiError(400, "the query is empty; give some text to search for")
-        hits = index.search(
-            query, k, filters=filters, exact=exact, rerank=rerank, shortlist=shortlist
-        )
-        return {"space": name, "query": query, "k": k, "hits": [h.to_dict() for h in hits]}
-
     class SearchBody(BaseModel):
         query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
         space: str | None = Field(default=None, max_length=200)
@@ -198,6 +187,31 @@ def create_app(
         exact: bool | None = None
         rerank: str | None = Field(default=None, max_length=16)
         shortlist: int = Field(default=100, ge=1, le=MAX_K)
+        mode: Mode | None = None
+        alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+        fusion: FusionName | None = None
+        norm: Norm | None = None
+        candidates: int | None = Field(default=None, ge=1, le=MAX_K)
+
+    def run_search(body: SearchBody) -> dict[str, Any]:
+        name = default_name(body.space)
+        index = get_index(name)
+        if not body.query.strip():
+            raise ApiError(400, "the query is empty; give some text to search for")
+        hits = index.search(
+            body.query,
+            body.k,
+            filters=body.filter,
+            exact=body.exact,
+            rerank=body.rerank,
+            shortlist=body.shortlist,
+            mode=body.mode,
+            alpha=body.alpha,
+            fusion=body.fusion,
+            norm=body.norm,
+            candidates=body.candidates,
+        )
+        return {"space": name, "query": body.query, "k": body.k, **hits.to_dict()}
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
@@ -213,19 +227,28 @@ def create_app(
         exact: bool | None = None,
         rerank: Annotated[str | None, Query(max_length=16)] = None,
         shortlist: Annotated[int, Query(ge=1, le=MAX_K)] = 100,
+        mode: Mode | None = None,
+        alpha: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+        fusion: FusionName | None = None,
+        norm: Norm | None = None,
+        candidates: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
     ) -> dict[str, Any]:
         """Search a space by text; ``filter=field=value`` (repeatable) keeps matching rows;
-        ``rerank=binary`` (or a prefix dimension) searches by shortlist-then-rerank."""
+        ``mode`` dense, lexical or hybrid (default: hybrid when the space has a lexical index);
+        ``rerank=binary`` (or a prefix dimension) searches densely by shortlist-then-rerank."""
         from repspace.index.filters import parse_filters
 
-        return run_search(space, q, k, parse_filters(filter), exact, rerank, shortlist)
+        body = SearchBody.model_construct(
+            query=q, space=space, k=k, filter=parse_filters(filter), exact=exact, rerank=rerank,
+            shortlist=shortlist, mode=mode, alpha=alpha, fusion=fusion, norm=norm,
+            candidates=candidates,
+        )  # fmt: skip
+        return run_search(body)
 
     @app.post("/search", dependencies=protected, tags=["search"])
     def search_post(body: SearchBody) -> dict[str, Any]:
         """Search a space by text, with a JSON body."""
-        return run_search(
-            body.space, body.query, body.k, body.filter, body.exact, body.rerank, body.shortlist
-        )
+        return run_search(body)
 
     @app.get("/spaces", dependencies=protected, tags=["spaces"])
     def spaces() -> list[dict[str, Any]]:
@@ -311,7 +334,8 @@ def serve(
     api_key: str | None = None,
     on_ready: Any = None,
 ) -> None:
-    """Open the indexes and serve them until interrupted."""
+    """Open the indexes, load and warm their encoders, and serve them until interrupted;
+    ``on_ready`` gets the startup line (address, and how long the encoders took to load)."""
     import uvicorn
 
     if not 0 <= port <= 65535:
@@ -319,12 +343,28 @@ def serve(
     check_api_key(api_key)
     names = index_names(paths)
     indexes = {name: Index.open(p) for name, p in zip(names, paths, strict=True)}
-    for name, index in indexes.items():
+    for index in indexes.values():
         projection(index)  # compute the map once, before the first request
-        del name
+    warmed = warm_encoders(indexes.values())
     app = create_app(indexes, api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     if on_ready is not None:
-        on_ready(f"http://{host}:{port}/")
+        on_ready(f"serving {len(indexes)} index(es) at http://{host}:{port}/ ({warmed})")
     server.run()
+
+
+def warm_encoders(indexes: Any) -> str:
+    """Load each index's encoder and encode one query, so the first request is as fast as the
+    rest; returns what was done, for the startup line."""
+    t0 = time.perf_counter()
+    specs = []
+    for index in indexes:
+        if index.encoder_spec is None:  # imported vectors: text queries are refused anyway
+            continue
+        index.encode_query("warm-up query")
+        specs.append(index.encoder_spec)
+    if not specs:
+        return "no encoder to load: vector and lexical queries only"
+    unique = ", ".join(dict.fromkeys(specs))
+    return f"encoder {unique} loaded and warmed in {time.perf_counter() - t0:.1f} s"

@@ -34,8 +34,14 @@ map is fitted so that mapped NEW vectors reproduce OLD vectors, hence OLD-space 
 mapped query estimate the cosines NEW would give after normalisation only approximately; the two
 score scales can still differ (a model whose cosines are globally higher wins ties). We therefore
 standardise each part's cosines by the mean/std of query–document cosines measured at ``start``
-on the plan sample (per space), which puts both on a common z-score scale; raw cosine is used when
-no statistics are available.
+on the plan sample (per space), which puts both on a common z-score scale, shown in NEW's cosine
+units (the z-score times NEW's std plus its mean: the same order); raw cosine is used when no
+statistics are available.
+
+Hybrid search: ``start`` also builds a BM25 index of the old texts (:mod:`repspace.index.lexical`;
+the lexical side needs no re-embedding, so it serves unchanged through the whole migration), and
+:meth:`Migration.search` fuses it with the mixed dense scores (:mod:`repspace.index.fusion`), by
+default as an index with a lexical part does.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ from repspace.encoders import load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import retrieval_metrics
 from repspace.fsio import atomic_write_json, read_json
-from repspace.kernels import cosine_search, unit_rows
+from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid
+from repspace.index.lexical import LexicalIndex
+from repspace.kernels import cosine_search, top_k, unit_rows
 from repspace.maps.base import Map, load_map
 from repspace.maps.registry import MIGRATE_METHODS, make_map
 from repspace.progress import progress_bar
@@ -59,6 +67,7 @@ from repspace.space import Space, SpaceWriter, read_manifest
 from repspace.space.batching import encode_sorted
 
 STATE = "migration.json"
+LEXICAL = "lexical"
 
 
 def _old_texts(old: Space) -> list[str]:
@@ -433,6 +442,7 @@ class Migration:
         new_vecs, old_vecs = a.new_docs, a.old_docs
         path.mkdir(parents=True, exist_ok=True)
         m.save(path / "map")
+        lexical = LexicalIndex.build(_old_texts(old_space)).save(path / LEXICAL)
         mapped = unit_rows(m.transform(new_vecs))
         stats = {
             "old": _cos_stats(unit_rows(old_vecs), mapped),
@@ -452,6 +462,7 @@ class Migration:
             "done": 0,
             "status": "mapped",
             "score_stats": stats,
+            "lexical": {**lexical, "dir": LEXICAL},
         }
         atomic_write_json(path / STATE, state)
         return cls.open(path)
@@ -543,37 +554,86 @@ class Migration:
         return self.status()
 
     # ------------------------------------------------------------ search
-    def search(self, query: str | list[str], k: int = 10) -> list[list[tuple[str, float]]]:
-        """Top-``k`` ``(id, score)`` per query over the mixed space (see the module docstring)."""
+    def search(
+        self,
+        query: str | list[str],
+        k: int = 10,
+        *,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        norm: str | None = None,
+        candidates: int | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(id, score)`` per query over the mixed space (see the module docstring):
+        ``mode`` dense, lexical (BM25 over the old texts) or hybrid (the default when the
+        migration has a lexical index; ``alpha``, ``fusion``, ``norm``, ``candidates`` as in
+        :meth:`repspace.index.Index.search`)."""
         queries = [query] if isinstance(query, str) else list(query)
+        meta = self.state.get("lexical")
+        mode = check_mode(mode or ("hybrid" if meta else "dense"))
+        if mode != "dense" and not meta:
+            raise RepspaceError(
+                f"{self.path}: this migration has no lexical index (started before hybrid "
+                "search existed); use --mode dense"
+            )
+        if any(not q.strip() for q in queries):
+            raise RepspaceError("the query is empty; give some text to search for")
+        ids = self.old.ids
+        lexical = LexicalIndex.open(self.path / meta["dir"], meta) if meta else None
+        fuse = Fusion(
+            **{
+                name: value
+                for name, value in (
+                    ("alpha", alpha), ("fusion", fusion), ("norm", norm),
+                    ("candidates", max(k, candidates or 100)),
+                )
+                if value is not None
+            }
+        )  # fmt: skip
+        dense = self._dense_scores(queries) if mode != "lexical" else None
+        results = []
+        for qi, text in enumerate(queries):
+            lex = None
+            if lexical is not None and mode != "dense":
+                lex = lexical.scores(lexical.query_terms(text))
+            if mode == "hybrid":
+                assert dense is not None and lex is not None
+                row = dense[qi]
+                top, vals = top_k(row[None, :], fuse.candidates)
+                f = hybrid(Candidates(top[0], vals[0], lex, lambda pos, r=row: r[pos]), k, fuse)
+                pos, scores = f.positions, f.fused
+            else:
+                row = dense[qi] if mode == "dense" else lex
+                assert row is not None
+                top, vals = top_k(row[None, :], k)
+                pos, scores = top[0], vals[0]
+                if mode == "lexical":
+                    keep = scores > 0
+                    pos, scores = pos[keep], scores[keep]
+            results.append([(ids[int(j)], float(s)) for j, s in zip(pos, scores, strict=True)])
+        return results
+
+    def _dense_scores(self, queries: list[str]) -> np.ndarray:
+        """The mixed dense score of every old row for every query: the first ``done`` rows by
+        NEW, the rest by OLD with the mapped query, calibrated into NEW's cosine units."""
         enc = load_encoder(self.state["new_encoder"])
         q = unit_rows(enc.encode(queries, batch_size=enc.default_batch_size))
         done = self._rows_done()
-        parts: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
+        n = int(self.state["n"])
         stats = self.state.get("score_stats") or {}
+        out = np.empty((len(queries), n), np.float32)
         if done > 0:
             new = Space.open(self.new_path, allow_building=True)
-            vec = np.asarray(new.vectors)[:done]
-            s, i = cosine_search(q, vec, k)
-            ids = new.ids[:done]
-            parts.append((_z(s, stats.get("new")), i, ids))
-        if done < int(self.state["n"]) and self.state["map"]:
-            old = self.old
+            out[:, :done] = q @ unit_rows(np.asarray(new.vectors)[:done]).T
+        if done < n:
+            if not self.state["map"]:
+                raise RepspaceError(f"{self.path}: the map is retired but rows are missing")
             m = load_map(self.path / self.state["map"])
-            qm = m.transform(q)
-            vec = np.asarray(old.vectors)[done:]
-            s, i = cosine_search(qm, vec, k)
-            parts.append((_z(s, stats.get("old")), i, old.ids[done:]))
-        results = []
-        for qi in range(len(queries)):
-            merged = [
-                (ids[int(j)], float(sc))
-                for sc_, ix, ids in parts
-                for sc, j in zip(sc_[qi], ix[qi], strict=True)
-            ]
-            merged.sort(key=lambda t: -t[1])
-            results.append(merged[:k])
-        return results
+            qm = unit_rows(m.transform(q))
+            old = unit_rows(np.asarray(self.old.vectors)[done:])
+            out[:, done:] = _calibrated(qm @ old.T, stats.get("old"), stats.get("new"))
+        return out
 
 
 def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -582,7 +642,10 @@ def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"mean": float(sims.mean()), "std": float(sims.std() or 1.0)}
 
 
-def _z(scores: np.ndarray, stats: dict[str, float] | None) -> np.ndarray:
-    if not stats:
+def _calibrated(
+    scores: np.ndarray, old: dict[str, float] | None, new: dict[str, float] | None
+) -> np.ndarray:
+    """OLD-part cosines brought onto NEW's scale: the same z-score under NEW's mean and std."""
+    if not old or not new:
         return scores
-    return (scores - stats["mean"]) / stats["std"]
+    return (scores - old["mean"]) / old["std"] * new["std"] + new["mean"]

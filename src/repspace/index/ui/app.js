@@ -4,7 +4,7 @@ const $ = (id) => document.getElementById(id);
 const PALETTE = ["#2f5bd3", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#5c946e", "#d81159",
   "#3d5a80", "#a44a3f", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2",
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"];
-const state = { space: null, map: null, key: localStorage.getItem("repspace-api-key") || "" };
+const state = { space: null, spaces: {}, map: null, key: localStorage.getItem("repspace-api-key") || "" };
 
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
@@ -31,15 +31,54 @@ function setStatus(text, error = false) {
   $("status").className = error ? "status error" : "status";
 }
 
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// The text as nodes, with the words the server says matched the query wrapped in <mark>.
+function highlighted(text, words) {
+  const p = el("p", { class: "text" });
+  if (!words || !words.length) { p.textContent = text; return p; }
+  const re = new RegExp(`(?<![\\p{L}\\p{N}_])(${words.map(escapeRe).join("|")})(?![\\p{L}\\p{N}_])`, "gu");
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    p.append(text.slice(last, m.index), el("mark", {}, m[0]));
+    last = m.index + m[0].length;
+  }
+  p.append(text.slice(last));
+  return p;
+}
+
+function explain(h) {
+  if (!h.scores) return "";
+  const parts = [];
+  if (h.scores.dense !== null) parts.push(`dense ${h.scores.dense.toFixed(3)}`);
+  if (h.scores.lexical !== null) parts.push(`bm25 ${h.scores.lexical.toFixed(2)}`);
+  return parts.join(" · ");
+}
+
 function renderHits(list, hits) {
   list.replaceChildren();
   for (const h of hits) {
     const li = el("li", { "data-id": h.id },
       el("div", { class: "meta" }, el("span", { class: "id" }, h.id),
+        el("span", { class: "explain" }, explain(h)),
         el("span", { class: "score" }, h.score.toFixed(3))),
-      el("p", { class: "text" }, (h.text || "").slice(0, 300)));
+      highlighted((h.text || "").slice(0, 300), h.matched));
     li.addEventListener("click", () => showNeighbors(h.id));
     list.append(li);
+  }
+}
+
+function currentMode() {
+  const checked = document.querySelector('input[name="mode"]:checked');
+  return checked ? checked.value : null;
+}
+
+// The mode switch offers lexical and hybrid only for spaces with a lexical index.
+function setModes() {
+  const info = state.spaces[state.space] || {};
+  for (const input of document.querySelectorAll('input[name="mode"]')) {
+    input.disabled = input.value !== "dense" && !info.lexical;
+    input.checked = input.value === (info.mode || "dense");
   }
 }
 
@@ -48,6 +87,8 @@ async function search(event) {
   const q = $("query").value.trim();
   if (!q) { setStatus("Type a query.", true); return; }
   const body = { query: q, space: state.space, k: Number($("k").value) || 10 };
+  const mode = currentMode();
+  if (mode) body.mode = mode;
   const f = $("filter").value.trim();
   if (f) {
     body.filter = {};
@@ -62,7 +103,8 @@ async function search(event) {
     const t0 = performance.now();
     const res = await api("/search", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     renderHits($("results"), res.hits);
-    setStatus(`${res.hits.length} results in ${Math.round(performance.now() - t0)} ms`);
+    setStatus(`${res.hits.length} results in ${Math.round(performance.now() - t0)} ms, ${res.mode}` +
+      (res.note ? ` — ${res.note}` : ""));
   } catch (e) { setStatus(e.message, true); }
 }
 
@@ -172,7 +214,7 @@ async function init() {
   $("savekey").addEventListener("click", () => {
     state.key = $("apikey").value; localStorage.setItem("repspace-api-key", state.key); $("keybox").hidden = true; init_spaces();
   });
-  $("space").addEventListener("change", () => { state.space = $("space").value; $("results").replaceChildren(); $("neighbors").hidden = true; });
+  $("space").addEventListener("change", () => { state.space = $("space").value; setModes(); $("results").replaceChildren(); $("neighbors").hidden = true; });
   await init_spaces();
 }
 
@@ -180,7 +222,9 @@ async function init_spaces() {
   try {
     const spaces = await api("/spaces");
     $("space").replaceChildren(...spaces.map((s) => el("option", { value: s.name }, `${s.name} (${s.n.toLocaleString()})`)));
+    state.spaces = Object.fromEntries(spaces.map((s) => [s.name, s]));
     state.space = spaces.length ? spaces[0].name : null;
+    setModes();
     setStatus("");
   } catch (e) { setStatus(e.message, true); }
 }
