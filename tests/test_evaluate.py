@@ -133,7 +133,7 @@ def test_space_problems_are_one_line_errors(tasks: list[Path], tmp_path: Path) -
     full = encode(tasks[0] / "corpus.jsonl", "hash:32", tmp_path / "f", id_field="_id",
                   progress=False)  # fmt: skip
     manifest = read_json(full.path / "manifest.json")
-    manifest["fingerprint"] = "0" * 64
+    manifest["fingerprint"] = manifest["encoder"]["fingerprint"] = "0" * 64  # another model's
     atomic_write_json(full.path / "manifest.json", manifest)
     with pytest.raises(RepspaceError, match="vectors of different models are never mixed"):
         evaluate(tasks[:1], spaces=[full.path], progress=False)

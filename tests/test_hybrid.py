@@ -238,7 +238,7 @@ def test_cli_index_search_and_bad_input(tmp_path: Path, index_dir: Path) -> None
 
 
 def test_server_hybrid_parameters(index_dir: Path) -> None:
-    client = TestClient(create_app({"docs": Index.open(index_dir)}))
+    client = TestClient(create_app({"docs": Index.open(index_dir)}), base_url="http://127.0.0.1")
     r = client.get("/search", params={"q": "sha256 checksum", "k": 3})
     body = r.json()
     assert r.status_code == 200 and body["mode"] == "hybrid" and body["hits"][0]["id"] == "sha"
@@ -258,7 +258,8 @@ def test_server_hybrid_parameters(index_dir: Path) -> None:
 
 def test_server_without_lexical_part(tmp_path: Path, index_dir: Path) -> None:
     Index.build(index_dir.parent / "space", tmp_path / "dense", lexical=False, progress=False)
-    client = TestClient(create_app({"dense": Index.open(tmp_path / "dense")}))
+    app = create_app({"dense": Index.open(tmp_path / "dense")})
+    client = TestClient(app, base_url="http://127.0.0.1")
     assert client.get("/search", params={"q": "zebra"}).json()["mode"] == "dense"
     r = client.get("/search", params={"q": "zebra", "mode": "hybrid"})
     assert r.status_code == 400 and "no lexical part" in r.json()["error"]

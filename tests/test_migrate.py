@@ -91,8 +91,10 @@ def test_bad_input(tmp_path: Path) -> None:
     assert_one_line_error(run("migrate", "status", tmp_path / "none"), "no migration")
     old, _ = _old_space(tmp_path, n=50)
     Migration.start(old, NEW, tmp_path / "mig", sample=20)
-    with pytest.raises(RepspaceError, match="already recorded"):
-        Migration.start(old, NEW, tmp_path / "mig")
+    with pytest.raises(RepspaceError, match="another migration is already recorded"):
+        Migration.start(old, NEW, tmp_path / "mig", method="linear")
+    # the same start again (a re-run after a crash) returns the recorded migration
+    assert Migration.start(old, NEW, tmp_path / "mig").status().n == 50
     with pytest.raises(RepspaceError, match="method"):
         repspace.maps.migration.plan(old, NEW, method="relative")
 

@@ -19,6 +19,8 @@ from helpers import synthetic_docs, write_jsonl
 from repspace.index import Index
 from repspace.index.server import MAX_BODY, create_app, index_names, serve
 
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -40,7 +42,8 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(index_dir: Path) -> TestClient:
-    return TestClient(create_app({"docs": Index.open(index_dir)}))
+    # the server answers only its own names (DNS rebinding): not TestClient's "testserver"
+    return TestClient(create_app({"docs": Index.open(index_dir)}), base_url=LOCAL)
 
 
 def test_search_get_and_post(client: TestClient) -> None:
@@ -118,7 +121,8 @@ def test_bad_requests_get_json_4xx(
 
 
 def test_api_key(index_dir: Path) -> None:
-    client = TestClient(create_app({"docs": Index.open(index_dir)}, api_key="s3cret"))
+    app = create_app({"docs": Index.open(index_dir)}, api_key="s3cret")
+    client = TestClient(app, base_url=LOCAL)
     assert client.get("/health").status_code == 200
     assert client.get("/spaces").status_code == 401
     wrong = client.get("/search", params={"q": "a"}, headers={"X-API-Key": "wrong"})

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repspace.errors import RepspaceError
+from repspace.errors import RepspaceError, one_line
 from repspace.fsio import JsonlError, jsonl_object
 from repspace.progress import progress_bar
 
@@ -186,7 +187,7 @@ class Corpus:
                         lines += block.count(b"\n")
                         bar.advance(len(block))
                 if f.format == "parquet":
-                    approx += pq.ParquetFile(f.path).metadata.num_rows
+                    approx += parquet_file(f.path).metadata.num_rows
                 else:
                     approx += max(lines - (f.format in ("csv", "tsv")), 0)
                 total.update(f"{f.name}\0{h.hexdigest()}\n".encode())
@@ -311,8 +312,8 @@ def _decoded_lines(f: CorpusFile) -> Iterator[tuple[int, str | _Problem]]:
     """Lines of a file as text, 1-based; undecodable lines come out as problems."""
     with open(f.path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
-            try:
-                yield lineno, raw.decode("utf-8")
+            try:  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first line
+                yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
                 yield (
                     lineno,
@@ -367,7 +368,7 @@ def _read_delimited(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
     if corpus.text_field not in header:
         raise RepspaceError(
             f"{f.path}:1: no column {corpus.text_field!r} in the header "
-            f"(columns: {', '.join(header)}); pass --text-field"
+            f"(columns: {', '.join(map(repr, header))}); pass --text-field"
         )
     start = 2
     while True:
@@ -395,20 +396,44 @@ def _read_delimited(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
         start = reader.line_num + 1
 
 
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """Open a Parquet file; one that is not (empty, truncated, another format) is a one-line
+    error."""
+    try:
+        return pq.ParquetFile(path)
+    except PARQUET_ERRORS as e:
+        raise RepspaceError(f"{path}: not a readable Parquet file ({one_line(e)})") from None
+
+
+#: What pyarrow raises for a damaged Parquet file (OSError: undecodable metadata;
+#: UnicodeDecodeError: a column name that is not UTF-8).
+PARQUET_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError)
+
+
 def _read_parquet(corpus: Corpus, f: CorpusFile) -> Iterator[tuple[int, Any]]:
-    pf = pq.ParquetFile(f.path)
+    pf = parquet_file(f.path)
     names = pf.schema_arrow.names
     if corpus.text_field not in names:
         raise RepspaceError(
-            f"{f.path}: no column {corpus.text_field!r} (columns: {', '.join(names)}); "
+            f"{f.path}: no column {corpus.text_field!r} (columns: {', '.join(map(repr, names))}); "
             "pass --text-field"
         )
     wanted = [
         c for c in dict.fromkeys([corpus.id_field, corpus.text_field, *corpus.fields]) if c in names
     ]
     row = 0
-    for batch in pf.iter_batches(batch_size=8192, columns=wanted):
-        for rec in batch.to_pylist():
+    batches = pf.iter_batches(batch_size=8192, columns=wanted)
+    while True:
+        try:
+            batch = next(batches, None)
+            records = batch.to_pylist() if batch is not None else []
+        except PARQUET_ERRORS as e:  # a damaged page, an unsupported type
+            raise RepspaceError(
+                f"{f.path}: unreadable Parquet data after row {row} ({one_line(e)})"
+            ) from None
+        if batch is None:
+            return
+        for rec in records:
             row += 1
             yield row, rec
 

@@ -8,3 +8,8 @@ class RepspaceError(Exception):
 
     The message says what is wrong, where, and how to fix it, on one line.
     """
+
+
+def one_line(e: BaseException) -> str:
+    """A library's error message on one line (for quoting it in a RepspaceError)."""
+    return " ".join(str(e).split())

@@ -1,19 +1,27 @@
 """Crash-safe file I/O: atomic writes (temp file, fsync, rename), the output policy of every
-command that writes a directory (:func:`prepare_output`, :func:`publish_dir`), the JSONL reader,
-UTC timestamps and checksums."""
+command that writes a directory (:func:`writer_lock`, :func:`prepare_output`,
+:func:`publish_dir`), the JSONL reader, UTC timestamps and checksums."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import functools
 import hashlib
+import inspect
 import json
 import os
+import resource
 import shutil
+import socket
+import sys
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -28,6 +36,126 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: Lock files this process holds: path -> [file descriptor, depth] (re-entrant per process).
+_HELD: dict[Path, list[int]] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def lock_file(target: str | Path) -> Path:
+    """Where the writer lock of ``target`` lives: ``.NAME.lock`` beside it (not inside, so it
+    outlives the rename that publishes a new version of ``target``)."""
+    target = Path(os.path.abspath(target))
+    return target.parent / f".{target.name}.lock"
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock, from what the holder wrote into the lock file."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {info['pid']} on {info['host']}, `{info['command']}`, since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+@contextmanager
+def writer_lock(target: str | Path | None, *, wait: bool = False) -> Iterator[None]:
+    """Hold the exclusive writer lock of the artifact ``target`` (a space, index, map, migration,
+    selection, task or model directory) for the block: one writer at a time. Another process
+    holding it makes this fail at once with one line naming the holder, or, with ``wait``,
+    block until it is released. Readers never take it: publishing stays an atomic rename.
+
+    The lock is ``fcntl.flock`` on :func:`lock_file` (removed again when the block ends), which
+    the kernel releases when the holder exits, however it dies (``kill -9`` included), so a
+    dead writer's lock is never an obstacle (its file stays until the next writer's end). On
+    NFS (v4, or v3 with lockd) Linux maps ``flock`` to byte-range locks the server arbitrates,
+    and a crashed client's locks go when its lease expires. Re-entrant within a process (a
+    command that calls another writer on the same target)."""
+    if target is None:  # an optional output that is not written
+        yield
+        return
+    path = lock_file(target)
+    with _HELD_GUARD:
+        held = _HELD.get(path)
+        if held is not None:
+            held[1] += 1
+    if held is not None:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                held[1] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _acquire(path, target, wait)
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now(),
+                "command": " ".join(["repspace", *sys.argv[1:]])[:300]}  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        with _HELD_GUARD:
+            _HELD[path] = [fd, 1]
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                del _HELD[path]
+            path.unlink(missing_ok=True)  # still held: a waiter re-checks the path (_acquire)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _acquire(path: Path, target: str | Path, wait: bool) -> int:
+    """Open and lock ``path``; the returned descriptor holds the lock. The holder removes the
+    file when it is done, so a lock taken on a file that has meanwhile been removed (or
+    replaced) is dropped and taken again on the file now at ``path``."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                if not wait:
+                    raise RepspaceError(
+                        f"{target}: another repspace process is writing it ({holder}); let it "
+                        "finish, or pass --wait to wait for it"
+                    ) from None
+                print(f"repspace: waiting for {holder} to finish writing {target}",
+                      file=sys.stderr)  # fmt: skip
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def writes(param: str = "out") -> Callable[[F], F]:
+    """Decorator of a command's API function: run it under the :func:`writer_lock` of its
+    argument ``param`` (the artifact it writes), waiting for the lock when its ``wait``
+    argument is true (the function declares ``wait: bool = False``)."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with writer_lock(bound.arguments[param], wait=bool(bound.arguments.get("wait"))):
+                return fn(*args, **kwargs)
+
+        return locked  # type: ignore[return-value]
+
+    return decorate
 
 
 def check_output(
@@ -62,10 +190,15 @@ def prepare_output(
 ) -> Path:
     """Check ``out`` (:func:`check_output`) and return a new empty work directory beside it to
     build the output in; finish with :func:`publish_dir` (or use :func:`building`). The caller
-    removes the work directory when the build fails, so the old output stays intact."""
+    removes the work directory when the build fails, so the old output stays intact. Under the
+    writer lock of ``out``, the work directories a killed writer left beside it are removed."""
     out = Path(out)
     check_output(out, overwrite, holds=holds, what=what)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if lock_file(out) in _HELD:  # no other writer of ``out``: what a killed one left is garbage
+        for stale in [*out.parent.glob(f".{out.name}.*.building"),
+                      *out.parent.glob(f".{out.name}.old-*")]:  # fmt: skip
+            shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
     work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary directory
     return work
@@ -88,8 +221,11 @@ def _umask() -> int:
 
 def publish_dir(work: Path, out: Path) -> None:
     """Move the finished directory ``work`` (a sibling of ``out``) to ``out``, replacing it,
-    durably: every file and directory under ``work`` fsynced, then the old ``out`` set aside,
-    the rename, the parent fsynced, and the old one removed."""
+    durably: every file and directory under ``work`` fsynced, then one atomic exchange of the
+    two directories (``renameat2(RENAME_EXCHANGE)``: a reader finds the old ``out`` or the new
+    one, never none), the parent fsynced, and the old one (now at ``work``) removed. Where the
+    exchange is unavailable (not Linux, an old kernel, some file systems): the old ``out`` set
+    aside, then the rename, which leaves a moment without ``out``."""
     for f in work.rglob("*"):
         if f.is_file():
             with open(f, "rb") as fh:
@@ -97,6 +233,10 @@ def publish_dir(work: Path, out: Path) -> None:
         elif f.is_dir():
             fsync_dir(f)
     fsync_dir(work)
+    if out.exists() and _exchange(work, out):
+        fsync_dir(out.parent)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -105,6 +245,24 @@ def publish_dir(work: Path, out: Path) -> None:
     fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's ``renameat2(RENAME_EXCHANGE)``; False where it
+    is not available (the caller falls back to two renames)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    if not done and ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(b))
+    return done
 
 
 @contextmanager
@@ -144,8 +302,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
+        cause = _short_write(tmp, path)
+        if cause is None:
+            raise
+        raise cause from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _short_write(tmp: Path, path: Path) -> OSError | None:
+    """What the system would have said when a library reported a failed write without an
+    errno (numpy's ``tofile``, usearch's ``save``, Arrow): ENOSPC when the file system is
+    (nearly) full, EFBIG at the file-size limit (RLIMIT_FSIZE); None when neither explains it."""
+    try:
+        st = os.statvfs(path.parent)
+        written = tmp.stat().st_size if tmp.exists() else 0
+    except OSError:
+        return None
+    code = None
+    if st.f_bavail * st.f_frsize < 1 << 20:
+        code = errno.ENOSPC
+    else:
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY and written >= soft - 1:
+            code = errno.EFBIG
+    return None if code is None else OSError(code, os.strerror(code), str(path))
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
@@ -163,12 +347,60 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file, streamed (``hashlib.file_digest``: one reused buffer, the GIL
+    released while hashing), at the speed of the disk or of SHA-256 itself."""
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+#: Files whose sha256 this process has seen match: (resolved path, size, mtime_ns, ctime_ns,
+#: inode, device, digest). Any write, truncation or replacement changes the stat part.
+_VERIFIED: set[tuple[str, int, int, int, int, int, str]] = set()
+_VERIFIED_GUARD = threading.Lock()
+
+
+def _stat_key(path: Path, digest: str) -> tuple[str, int, int, int, int, int, str]:
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, digest)
+
+
+def sha256_matches(path: str | Path, digest: str) -> bool:
+    """Whether the file at ``path`` has the sha256 ``digest``, hashed once per process: a match
+    is remembered under the file's resolved path and stat (size, mtime, ctime, inode), so the
+    next check of the unchanged file costs one ``stat``; a changed file is hashed again."""
+    path = Path(path).resolve()
+    key = _stat_key(path, str(digest))
+    with _VERIFIED_GUARD:
+        if key in _VERIFIED:
+            return True
+    if sha256_file(path) != digest:
+        return False
+    if _stat_key(path, str(digest)) == key:  # not changed while it was being read
+        with _VERIFIED_GUARD:
+            _VERIFIED.add(key)
+    return True
+
+
+def first_mismatch(files: Sequence[tuple[Path, str]]) -> Path | None:
+    """The first of ``files`` ((path, expected sha256), in order) whose content does not match,
+    or None: each checked with :func:`sha256_matches`, several at once on threads (hashlib
+    releases the GIL), so a many-shard artifact verifies at the speed of the disk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(item: tuple[Path, str]) -> bool:
+        try:
+            return sha256_matches(*item)
+        except FileNotFoundError:  # removed since the caller saw it
+            return False
+
+    workers = min(4, len(files), os.cpu_count() or 1)
+    if workers <= 1:
+        ok = [check(f) for f in files]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="repspace-sha256") as pool:
+            ok = list(pool.map(check, files))
+    return next((path for (path, _), good in zip(files, ok, strict=True) if not good), None)
 
 
 class JsonlError(RepspaceError):
@@ -193,6 +425,8 @@ def jsonl_object(raw: bytes | str, where: str) -> dict[str, Any] | None:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
         raise JsonlError(f"{where}: invalid JSON ({e.msg})", "json") from None
+    except (ValueError, RecursionError) as e:  # an integer over 4300 digits, nesting too deep
+        raise JsonlError(f"{where}: unreadable JSON ({e})", "json") from None
     if not isinstance(obj, dict):
         raise JsonlError(f"{where}: expected a JSON object, got {type(obj).__name__}", "object")
     return obj
@@ -224,21 +458,72 @@ def read_json(path: str | Path) -> Any:
         return json.load(f)
 
 
-def read_format_json(file: Path, fmt: str, version: int, what: str, hint: str = "") -> dict:
+def read_format_json(
+    file: Path,
+    fmt: str,
+    version: int,
+    what: str,
+    hint: str = "",
+    fields: dict[str, str] | None = None,
+) -> dict:
     """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
-    ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors."""
+    ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors.
+    ``fields``: the JSON kind each field must have (``"integer"``, ``"object|null"``, ...;
+    dotted names for nested fields), checked (see :func:`check_fields`)."""
     try:
         obj = read_json(file)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nesting too deep
         raise RepspaceError(f"{file}: {what} is not valid JSON ({e}){hint}") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         raise RepspaceError(f"{file}: not a repspace {what}")
+    check_fields(obj, {"format_version": "integer|missing", **(fields or {})}, file, what, hint)
     if obj.get("format_version", 0) > version:
         raise RepspaceError(
             f"{file}: {what} format version {obj['format_version']} is newer than this "
             f"repspace ({__version__}) reads; upgrade repspace"
         )
     return obj
+
+
+def json_kind(value: Any) -> str:
+    """The JSON kind of a parsed value: null, boolean, integer, number, string, array, object."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "boolean"
+    for kind, types in (("integer", int), ("number", float), ("string", str), ("array", list)):
+        if isinstance(value, types):
+            return kind
+    return "object"
+
+
+def check_fields(obj: dict, fields: dict[str, str], file: Path, what: str, hint: str = "") -> None:
+    """Refuse (one line) a JSON file whose fields are not of the kinds ``fields`` names
+    (``"number"`` takes integers too, ``"missing"`` allows the field to be absent)."""
+    for name, kinds in fields.items():
+        value: Any = obj
+        for part in name.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        kind = "missing" if value is _MISSING else json_kind(value)
+        accepted = kinds.split("|")
+        if kind not in accepted and not (kind == "integer" and "number" in accepted):
+            raise RepspaceError(
+                f"{file}: damaged {what}: field {name!r} is {kind}, not "
+                f"{' or '.join(k for k in accepted if k != 'missing')}{hint}"
+            )
+
+
+_MISSING = object()
+
+
+def plain_name(name: Any) -> bool:
+    """Whether ``name`` (read from a file) names an entry of a directory, and nothing else: a
+    string, not ``""``, ``.`` or ``..``, no separator, at most 255 bytes (NAME_MAX)."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and Path(name).name == name
+        and len(name.encode("utf-8", "surrogatepass")) <= 255
+        and "\x00" not in name
+    )
 
 
 def cache_dir() -> Path:

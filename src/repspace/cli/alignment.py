@@ -15,8 +15,10 @@ from repspace.cli.options import (
     JsonOption,
     ModeOption,
     NormOption,
+    NoVerifyOption,
     QuietOption,
     ReportOption,
+    WaitOption,
     choice,
     count_or_fraction,
     out_option,
@@ -63,11 +65,23 @@ def align(
     report: ReportOption = None,
     seed: Annotated[int, seed_option("the anchor sample")] = 0,
     as_json: JsonOption = False,
+    wait: WaitOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Fit a map SOURCE -> TARGET on shared ids; report held-out quality."""
     from repspace.maps.alignment import align as run
 
-    result = run(source, target, method, anchors=anchors, out=out_dir, seed=seed, report=report)
+    result = run(
+        source,
+        target,
+        method,
+        anchors=anchors,
+        out=out_dir,
+        seed=seed,
+        report=report,
+        wait=wait,
+        verify=not no_verify,
+    )
     if as_json:
         _print(result)
         return
@@ -87,6 +101,7 @@ def plan_cmd(
     sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
     extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
     goal: Annotated[float, typer.Option(help="Retained nDCG@10 the advice aims at.")] = 0.95,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Re-embed a sample with NEW, fit NEW->OLD, report expected quality and sample advice."""
     from repspace.maps.migration import plan
@@ -102,6 +117,7 @@ def plan_cmd(
             sentences=sentences,
             extra_anchors=extra_anchors,
             goal=goal,
+            verify=not no_verify,
         )
     )
 
@@ -117,6 +133,8 @@ def start_cmd(
     seed: MigrateSeedOption = 0,
     sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
     extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
+    wait: WaitOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Record the migration: queries are embedded with NEW and mapped into OLD."""
     from repspace.maps.migration import Migration
@@ -131,6 +149,8 @@ def start_cmd(
         seed=seed,
         sentences=sentences,
         extra_anchors=extra_anchors,
+        wait=wait,
+        verify=not no_verify,
     )
     _print(m.status())
 
@@ -140,11 +160,14 @@ def backfill_cmd(
     migration: Annotated[Path, typer.Argument(help="Migration directory.")],
     max_batches: Annotated[int | None, typer.Option(help="Stop after this many shards.")] = None,
     quiet: QuietOption = False,
+    wait: WaitOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Re-embed documents with NEW in resumable shards."""
     from repspace.maps.migration import Migration
 
-    _print(Migration.open(migration).backfill(max_batches=max_batches, progress=not quiet))
+    m = Migration.open(migration, verify=not no_verify)
+    _print(m.backfill(max_batches=max_batches, progress=not quiet, wait=wait))
 
 
 @migrate_app.command("status")
@@ -165,12 +188,13 @@ def search_cmd(
     fusion: FusionOption = None,
     norm: NormOption = None,
     candidates: CandidatesOption = None,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Search the mixed space (old part through the map, new part natively), fused with BM25
     over the old texts in hybrid mode."""
     from repspace.maps.migration import Migration
 
-    hits = Migration.open(migration).search(
+    hits = Migration.open(migration, verify=not no_verify).search(
         query, k, mode=mode, alpha=alpha, fusion=fusion, norm=norm, candidates=candidates
     )[0]
     print_json([{"id": i, "score": s} for i, s in hits])

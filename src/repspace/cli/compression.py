@@ -11,8 +11,10 @@ from rich.table import Table
 from repspace.cli._app import app, out, print_json
 from repspace.cli.options import (
     JsonOption,
+    NoVerifyOption,
     OverwriteOption,
     QuietOption,
+    WaitOption,
     out_option,
     overwrite_option,
     seed_option,
@@ -65,8 +67,10 @@ def compress(
     seed: Annotated[int, seed_option("the matryoshka training")] = 0,
     threads: Annotated[int, typer.Option(help="matryoshka: torch threads.")] = 1,
     overwrite: Annotated[bool, overwrite_option("Replace existing spaces at --apply.")] = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Fit a compression map, write compressed spaces, measure the rate–quality curve."""
     from repspace.maps import load_map
@@ -75,9 +79,12 @@ def compress(
     if map_dir is not None:
         if apply is None:
             raise RepspaceError("--map needs --apply OUT (the space to write)")
+        m = load_map(map_dir)
         wrote: dict[str, Any] = {
             "space": str(
-                load_map(map_dir).apply(space, apply, force=force, overwrite=overwrite).path
+                m.apply(
+                    space, apply, force=force, wait=wait, overwrite=overwrite, verify=not no_verify
+                ).path
             )
         }
         print_json(wrote) if as_json else out.print(f"wrote {wrote['space']}")
@@ -93,7 +100,9 @@ def compress(
         sample=sample,
         params={"steps": steps, "seed": seed, "threads": threads},
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet and not as_json,
+        verify=not no_verify,
     )
     if as_json:
         print_json(result.to_dict())
@@ -132,9 +141,12 @@ def export_st(
         bool, typer.Option(help="Allow a map fitted on another encoder's space.")
     ] = False,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Write a sentence-transformers model: the encoder followed by the map."""
     from repspace.maps.export import export_sentence_transformers
 
-    path = export_sentence_transformers(encoder, map_dir, out_dir, force=force, overwrite=overwrite)
+    path = export_sentence_transformers(
+        encoder, map_dir, out_dir, force=force, wait=wait, overwrite=overwrite
+    )
     out.print(f"wrote {path} (load it with SentenceTransformer({str(path)!r}))")

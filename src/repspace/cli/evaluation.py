@@ -14,11 +14,13 @@ from repspace.cli._app import app, out, print_json
 from repspace.cli.options import (
     IdFieldOption,
     JsonOption,
+    NoVerifyOption,
     OnErrorOption,
     OverwriteOption,
     QuietOption,
     ReportOption,
     TextFieldOption,
+    WaitOption,
     choice,
     out_option,
     seed_option,
@@ -59,6 +61,7 @@ def evaluate(
         bool, typer.Option("--no-cache", help="Do not keep the encoded vectors in the cache.")
     ] = False,
     quiet: QuietOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Score tasks with encoders, spaces and retrievers (BM25, hybrid): a leaderboard with
     RankMe and IsoScore per row."""
@@ -76,6 +79,7 @@ def evaluate(
         knn_k=knn_k,
         seed=seed,
         progress=not quiet and not as_json,
+        verify=not no_verify,
     )
     path = write_report(result, report) if report else None
     if as_json:
@@ -149,6 +153,7 @@ def make_task(
     ] = None,
     on_error: OnErrorOption = "raise",
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Make a retrieval task (BEIR layout) from your own documents."""
@@ -162,6 +167,7 @@ def make_task(
         title_field=title_field,
         max_queries=max_queries,
         overwrite=overwrite,
+        wait=wait,
         id_field=id_field,
         text_field=text_field,
         on_error=on_error,

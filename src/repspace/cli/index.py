@@ -17,8 +17,10 @@ from repspace.cli.options import (
     JsonOption,
     ModeOption,
     NormOption,
+    NoVerifyOption,
     OverwriteOption,
     QuietOption,
+    WaitOption,
     choice,
     out_option,
 )
@@ -66,7 +68,9 @@ def index_(
         ),
     ] = None,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     quiet: QuietOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Build a searchable index over a space: usearch HNSW (cosine) and, when the space keeps
     texts, BM25 beside it for lexical and hybrid search."""
@@ -88,7 +92,9 @@ def index_(
         lexical=lexical,
         analyzer=analyzer,
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet,
+        verify=not no_verify,
     )
     projection(index)
     bm25 = f" + BM25 ({index.lexical.describe()['vocabulary']:,} terms)" if index.lexical else ""
@@ -133,12 +139,13 @@ def search(
     norm: NormOption = None,
     candidates: CandidatesOption = None,
     as_json: JsonOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Search an index by text: dense (the encoder that built it), lexical (BM25) or hybrid."""
     from repspace.index import Index, parse_filters
 
     filters = parse_filters(filter_)
-    hits = Index.open(index).search(
+    hits = Index.open(index, verify=not no_verify).search(
         query,
         k,
         filters=filters,
@@ -187,6 +194,15 @@ def serve(
         str | None,
         typer.Option(help="Require this key in the X-API-Key header.", envvar="REPSPACE_API_KEY"),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Also answer requests whose Host header is this name (NAME or NAME:PORT; "
+            "repeatable; * for any, e.g. behind a proxy). Others get 403 (DNS rebinding).",
+        ),
+    ] = None,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Serve indexes over HTTP: JSON API (/search, /spaces, ...) and the web UI at /."""
     from repspace.index.server import serve as run
@@ -196,5 +212,7 @@ def serve(
         host=host,
         port=port,
         api_key=api_key,
+        allow_hosts=allow_host or (),
         on_ready=lambda line: print(line, flush=True),
+        verify=not no_verify,
     )

@@ -9,7 +9,13 @@ import typer
 from rich.table import Table
 
 from repspace.cli._app import app, out, print_json
-from repspace.cli.options import JsonOption, QuietOption, ReportOption, seed_option
+from repspace.cli.options import (
+    JsonOption,
+    NoVerifyOption,
+    QuietOption,
+    ReportOption,
+    seed_option,
+)
 
 if TYPE_CHECKING:
     from repspace.metrics.comparison import CompareResult
@@ -34,19 +40,20 @@ def inspect_(
     k: Annotated[int, typer.Option(help="Neighbours for hubness and intrinsic dimension.")] = 10,
     seed: Annotated[int, seed_option("the row samples")] = 0,
     quiet: QuietOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Measure one space: rank, isotropy, hubness, uniformity, intrinsic dimension, duplicates."""
     from repspace.metrics.inspection import inspect as run
-    from repspace.space import Space
 
     result = run(
-        Space.open(space),
+        space,
         sample=sample,
         k=k,
         pairs=pairs,
         color_by=color_by,
         seed=seed,
         progress=not quiet and not as_json,
+        verify=not no_verify,
     )
     _show(result, "inspect", report, as_json)
 
@@ -65,13 +72,13 @@ def compare(
     k: Annotated[int, typer.Option(help="Neighbours for mutual-kNN.")] = 10,
     seed: Annotated[int, seed_option("the row samples")] = 0,
     quiet: QuietOption = False,
+    no_verify: NoVerifyOption = False,
 ) -> None:
     """Compare spaces on their shared ids: CKA, mutual-kNN, SVCCA, RSA, Procrustes."""
     from repspace.metrics.comparison import compare as run
-    from repspace.space import Space
 
     result = run(
-        *[Space.open(s) for s in spaces],
+        *spaces,
         sample=sample,
         rbf_sample=rbf_sample,
         rsa_sample=rsa_sample,
@@ -79,6 +86,7 @@ def compare(
         debiased=debiased,
         seed=seed,
         progress=not quiet and not as_json,
+        verify=not no_verify,
     )
     _show(result, "compare", report, as_json)
 

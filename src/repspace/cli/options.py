@@ -46,7 +46,21 @@ def quiet_option(help: str = "No progress bar.") -> Any:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="If another repspace process is writing the output, wait for it to finish."
+    ),
+]
 QuietOption = Annotated[bool, quiet_option()]
+NoVerifyOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-verify",
+        help="Skip checking the input's sha256 checksums before reading it (for a space or "
+        "index you know is intact; the check runs at disk speed).",
+    ),
+]
 OverwriteOption = Annotated[bool, overwrite_option()]
 ReportOption = Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")]
 OnErrorOption = Annotated[

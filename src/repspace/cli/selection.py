@@ -16,6 +16,7 @@ from repspace.cli.options import (
     OverwriteOption,
     RayAddressOption,
     TextFieldOption,
+    WaitOption,
     out_option,
     quiet_option,
     seed_option,
@@ -58,6 +59,7 @@ def select_(
     engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     quiet: Annotated[bool, quiet_option("No progress bar and no summary.")] = False,
 ) -> None:
@@ -83,6 +85,7 @@ def select_(
         engine=engine,
         ray_address=ray_address,
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet and not as_json,
     )
     r = result.report

@@ -18,6 +18,7 @@ from repspace.cli.options import (
     OverwriteOption,
     RayAddressOption,
     TextFieldOption,
+    WaitOption,
     choice,
     out_option,
     overwrite_option,
@@ -60,6 +61,7 @@ def encode(
     overwrite: Annotated[
         bool, overwrite_option("Replace an existing space instead of resuming it.")
     ] = False,
+    wait: WaitOption = False,
     engine: EngineOption = "local",
     ray_address: RayAddressOption = None,
     num_actors: Annotated[
@@ -82,6 +84,7 @@ def encode(
         shard_size=shard_size,
         store_text=not no_text,
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet,
         engine=engine,
         ray_address=ray_address,
@@ -116,6 +119,7 @@ def import_(
         str | None, typer.Option(help="Name of the model that made the vectors.")
     ] = None,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Bring your own vectors (any modality) into a space."""
     from repspace.space.ingest import import_vectors
@@ -128,6 +132,7 @@ def import_(
         vector_field=vector_field,
         model=model,
         overwrite=overwrite,
+        wait=wait,
     )
     out.print(f"imported {space.n:,} vectors (dim {space.dim}) into {space.path}")
 

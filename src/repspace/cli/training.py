@@ -16,6 +16,7 @@ from repspace.cli.options import (
     OverwriteOption,
     QuietOption,
     TextFieldOption,
+    WaitOption,
     choice,
     out_option,
     seed_option,
@@ -82,6 +83,7 @@ def distill(
         bool, typer.Option("--no-cache", help="Do not keep the teacher's vectors in the cache.")
     ] = False,
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -107,6 +109,7 @@ def distill(
         evaluate_on=evaluate_on or [],
         cache=not no_cache,
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet and not as_json,
         id_field=id_field,
         text_field=text_field,
@@ -184,6 +187,7 @@ def adapt(
     text_field: TextFieldOption = "text",
     on_error: OnErrorOption = "raise",
     overwrite: OverwriteOption = False,
+    wait: WaitOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -221,6 +225,7 @@ def adapt(
         seed=seed,
         title_field=title_field,
         overwrite=overwrite,
+        wait=wait,
         progress=not quiet and not as_json,
         id_field=id_field,
         text_field=text_field,

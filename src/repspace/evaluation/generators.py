@@ -33,7 +33,7 @@ from typing import Any
 from repspace.corpus import Corpus, Record, as_corpus
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import TASK_FILE
-from repspace.fsio import atomic_write, atomic_write_json, building, check_output, utc_now
+from repspace.fsio import atomic_write, atomic_write_json, building, check_output, utc_now, writes
 from repspace.results import Result
 
 KINDS = ("title-body", "split-half", "span")
@@ -166,6 +166,7 @@ class TaskInfo(Result):
     created: str
 
 
+@writes("out")
 def make_task(
     corpus: str | Path | Sequence[str | Path] | Corpus,
     kind: str,
@@ -174,6 +175,7 @@ def make_task(
     seed: int = 0,
     title_field: str = "title",
     max_queries: int | None = None,
+    wait: bool = False,
     overwrite: bool = False,
     **corpus_options: Any,
 ) -> TaskInfo:

@@ -41,7 +41,7 @@ from repspace.errors import RepspaceError
 from repspace.evaluation.tasks import ClassificationTask, RetrievalTask, StsTask, Task, load_task
 from repspace.fsio import cache_dir
 from repspace.results import Result, as_dict
-from repspace.space import Space
+from repspace.space import Space, open_space
 from repspace.space.cache import VectorCache
 
 #: The score each kind of task is ranked by.
@@ -361,9 +361,11 @@ def evaluate(
     knn_k: int = 10,
     seed: int = 0,
     progress: bool = True,
+    verify: bool = True,
 ) -> EvaluateResult:
     """Score every task with every encoder, space and retriever (``bm25``,
-    ``hybrid:ENCODER``); see the module docstring.
+    ``hybrid:ENCODER``); see the module docstring. The spaces' shards are checksum-verified
+    first unless ``verify`` is False.
 
     ``tasks`` are paths (:func:`repspace.evaluation.tasks.load_task`) or loaded tasks. Returns an
     :class:`EvaluateResult`: ``tasks``, ``models``, ``rows`` (one per task × model: ``metrics``,
@@ -387,7 +389,7 @@ def evaluate(
     models = [
         Model(e.spec, _encoder=e) if isinstance(e, Encoder) else Model(e, spec=e) for e in encoders
     ]
-    opened = [s if isinstance(s, Space) else Space.open(s) for s in spaces]
+    opened = [open_space(s, verify=verify) for s in spaces]
     labels = _unique_labels([s.path.name for s in opened], [str(s.path) for s in opened])
     models += [Model(label, space=s) for label, s in zip(labels, opened, strict=True)]
     models += [Model.parse_retriever(r) for r in retrievers]

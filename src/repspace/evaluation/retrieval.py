@@ -145,6 +145,13 @@ def qrels_file(path: Path, split: str = "test") -> Path:
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """Read a BEIR/TREC-style qrels TSV (``query-id, corpus-id, score``; a header line is
     optional; 4-column TREC lines ``qid 0 docid rel`` are accepted too)."""
+    try:
+        return _read_qrels(path)
+    except (UnicodeDecodeError, csv.Error) as e:  # not UTF-8, a field over csv's size limit
+        raise RepspaceError(f"{path}: unreadable qrels file ({e}); save it as UTF-8 TSV") from None
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     with open(path, encoding="utf-8", newline="") as f:
         for lineno, row in enumerate(csv.reader(f, delimiter="\t"), 1):
@@ -161,13 +168,14 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
                 )
             qid, did, score = (c.strip() for c in row)
             try:
-                rel = int(float(score))
+                value = float(score)
             except ValueError:
                 if lineno == 1:
                     continue  # the header
                 raise RepspaceError(f"{path}:{lineno}: score {score!r} is not a number") from None
-            if float(score) != rel:
+            if not (math.isfinite(value) and value == int(value) and abs(value) < 2**31):
                 raise RepspaceError(f"{path}:{lineno}: score {score!r} is not an integer grade")
+            rel = int(value)
             if not qid or not did:
                 raise RepspaceError(f"{path}:{lineno}: empty query or corpus id")
             old = qrels.setdefault(qid, {}).get(did)
@@ -197,7 +205,13 @@ def load_retrieval_task(path: str | Path, *, split: str = "test") -> RetrievalTa
     queries = {r.id: r.text for r in _read_records(path / "queries.jsonl")}
     qfile = qrels_file(path, split)
     qrels = read_qrels(qfile)
-    info = read_json(path / TASK_FILE) if (path / TASK_FILE).is_file() else {}
+    try:
+        info = read_json(path / TASK_FILE) if (path / TASK_FILE).is_file() else {}
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
+        raise RepspaceError(
+            f"{path / TASK_FILE}: not valid JSON ({e}); fix it or delete it (it only describes "
+            "how the task was made)"
+        ) from None
     task = build_task(path.name, corpus, queries, qrels, where=str(qfile))
     task.path = path
     task.info = info if isinstance(info, dict) else {}

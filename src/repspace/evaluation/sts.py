@@ -11,7 +11,7 @@ distance``, ``scipy.stats.pearsonr``/``spearmanr``); equal to it to 1e-4 (tested
 
 from __future__ import annotations
 
-import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ def load_sts_task(path: str | Path) -> StsTask:
                 raise RepspaceError(f"{path}:{lineno}: field {key!r} must be a non-empty string")
         score = obj.get("score")
         number = isinstance(score, int | float) and not isinstance(score, bool)
-        if not number or not math.isfinite(score):
+        if not number or not abs(score) <= sys.float_info.max:  # NaN, inf, an int beyond float
             raise RepspaceError(f"{path}:{lineno}: field 'score' must be a finite number")
         s1.append(obj["s1"])
         s2.append(obj["s2"])

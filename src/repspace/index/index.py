@@ -25,7 +25,8 @@ import math
 import re
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,21 @@ from repspace.fsio import (
     atomic_write_json,
     building,
     check_output,
+    first_mismatch,
+    plain_name,
     read_format_json,
     sha256_file,
     utc_now,
+    writer_lock,
+    writes,
 )
 from repspace.index.filters import filter_mask
 from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid, lexical_candidates
-from repspace.index.lexical import Analyzer, LexicalIndex
+from repspace.index.lexical import Analyzer, LexicalIndex, lexical_meta_problem
 from repspace.kernels import cosine_search
 from repspace.progress import progress_bar
 from repspace.results import Result
-from repspace.space.store import Space
+from repspace.space.store import Space, open_space
 
 FORMAT = "repspace.index"
 FORMAT_VERSION = 1
@@ -147,7 +152,31 @@ def read_index_manifest(path: Path) -> dict[str, Any]:
         raise RepspaceError(f"{path}: no such index directory; build one with `repspace index`")
     if not file.is_file():
         raise RepspaceError(f"{path}: not a repspace index (no {MANIFEST}); rebuild it")
-    return read_format_json(file, FORMAT, FORMAT_VERSION, "index manifest", "; rebuild it")
+    m = read_format_json(file, FORMAT, FORMAT_VERSION, "index manifest", "; rebuild it", _FIELDS)
+    problem = _manifest_problem(m)
+    if problem:
+        raise RepspaceError(f"{file}: damaged index manifest: {problem}; rebuild it")
+    return m
+
+
+#: The JSON kind of every manifest field a reader uses (see :func:`read_format_json`).
+_FIELDS = {
+    "files": "object", "files.ann": "string", "files.rows": "string", "sha256": "object",
+    "n": "integer", "dim": "integer", "dtype": "string", "exact": "boolean",
+    "fingerprint": "string", "encoder": "object|null", "space": "object",
+    "space.path": "string", "columns": "array", "lexical": "object|null|missing",
+    "fusion": "object|null|missing", "generation": "integer", "next_key": "integer",
+}  # fmt: skip
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    """What is inconsistent in an index manifest whose fields have the right kinds, or None."""
+    bad = next((n for n in m["files"].values() if not plain_name(n)), 0)
+    if bad != 0:
+        return f"file name {bad!r} is not a name of a file of the index directory"
+    if m["n"] < 0 or m["dim"] < 1 or m["next_key"] < m["n"]:
+        return f"n={m['n']}, dim={m['dim']}, next_key={m['next_key']}"
+    return lexical_meta_problem(m["lexical"]) if m.get("lexical") else None
 
 
 class Index:
@@ -177,6 +206,7 @@ class Index:
 
     # -------------------------------------------------------------- building
     @classmethod
+    @writes("out")
     def build(
         cls,
         space: str | Path | Space,
@@ -189,16 +219,19 @@ class Index:
         expansion_search: int = 64,
         lexical: bool | None = None,
         analyzer: Analyzer | None = None,
+        wait: bool = False,
         overwrite: bool = False,
         progress: bool = True,
+        verify: bool = True,
     ) -> Index:
-        """Index every row of ``space`` in ``out``: HNSW over cosine similarity with ``dtype``
+        """Index every row of ``space`` in ``out`` (its shards' sha256 checked first unless
+        ``verify`` is False): HNSW over cosine similarity with ``dtype``
         storage; ``exact`` makes brute force the default search mode. ``lexical`` also builds a
         BM25 index of the rows' texts, tokenised by ``analyzer`` (None: when the space keeps
         texts). The output policy of every command (:func:`~repspace.fsio.prepare_output`): a
         non-empty ``out`` is replaced only if it holds an index and ``overwrite``; the index is
         written in a work directory beside ``out`` and swapped into place, so a failed build
-        leaves the old one intact."""
+        leaves the old one intact. One writer at a time (``wait``: wait for another)."""
         from usearch.index import Index as Ann
 
         if min(connectivity, expansion_add, expansion_search) < 2:
@@ -206,7 +239,7 @@ class Index:
                 "--connectivity, --expansion-add and --expansion-search must be >= 2, not "
                 f"{connectivity}, {expansion_add}, {expansion_search}"
             )
-        space = space if isinstance(space, Space) else Space.open(space)
+        space = open_space(space, verify=verify)
         if dtype not in DTYPES:
             raise RepspaceError(f"--dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         if space.n == 0:
@@ -288,28 +321,57 @@ class Index:
     @classmethod
     def open(cls, path: str | Path, *, mmap: bool = True, verify: bool = True) -> Index:
         """Open the index at ``path``; ``mmap`` memory-maps the ANN file (read-only until the
-        first change), ``verify`` checks every file against its sha256 in the manifest."""
+        first change), ``verify`` checks every file against its sha256 in the manifest before
+        reading it (once per process: :func:`~repspace.fsio.sha256_matches`). An index
+        published anew while it is being opened (``index --overwrite`` elsewhere swaps the
+        directory, :func:`~repspace.fsio.publish_dir`) is opened again: a reader gets the old
+        index or the new one, never the manifest of one with the files of the other."""
+        path = Path(path)
+        for attempt in range(3):
+            manifest = read_index_manifest(path)
+            try:
+                index = cls._load(path, manifest, mmap, verify)
+            except RepspaceError:
+                if attempt == 2 or _published_since(path, manifest) is False:
+                    raise
+                continue
+            if not _published_since(path, manifest):
+                return index
+        raise RepspaceError(f"{path}: the index keeps being replaced while it opens; retry")
+
+    @classmethod
+    def _load(cls, path: Path, manifest: dict[str, Any], mmap: bool, verify: bool) -> Index:
         from usearch.index import Index as Ann
 
-        path = Path(path)
-        manifest = read_index_manifest(path)
+        files = []
         for role in ("ann", "rows"):
             name = manifest["files"].get(role)
             file = path / str(name)
             if not name or not file.is_file():
                 raise RepspaceError(f"{file}: index file missing; rebuild the index")
-            if verify and sha256_file(file) != manifest["sha256"].get(name):
-                raise RepspaceError(
-                    f"{file}: checksum mismatch, the file is corrupt or changed after it was "
-                    "written; rebuild the index"
-                )
+            files.append((file, str(manifest["sha256"].get(name))))
+        if files[0][0] == files[1][0]:
+            raise RepspaceError(f"{path / MANIFEST}: ann and rows name one file; rebuild the index")
+        bad = first_mismatch(files) if verify else None
+        if bad is not None:
+            raise RepspaceError(
+                f"{bad}: checksum mismatch, the file is corrupt or changed after it was "
+                "written; rebuild the index (or pass --no-verify to read it anyway)"
+            )
         ann_file = path / manifest["files"]["ann"]
         try:
             ann = Ann.restore(str(ann_file), view=mmap)
             rows = pq.read_table(path / manifest["files"]["rows"])
         except Exception as e:  # the library's own error for an unreadable file
-            raise RepspaceError(f"{path}: cannot read the index files ({e}); rebuild it") from None
-        if ann is None or len(ann) != manifest["n"] or rows.num_rows != manifest["n"]:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RepspaceError(f"{path}: cannot read the index files ({first}); rebuild it") from e
+        if (
+            ann is None
+            or len(ann) != manifest["n"]
+            or ann.ndim != manifest["dim"]
+            or rows.num_rows != manifest["n"]
+            or "key" not in rows.column_names
+        ):
             raise RepspaceError(f"{path}: index files disagree with the manifest; rebuild it")
         index = cls(path, manifest, ann, rows, _open_lexical(path, manifest, verify))
         index._viewed = mmap
@@ -719,9 +781,11 @@ class Index:
         texts: Sequence[str] | None = None,
         columns: Mapping[str, Sequence[Any]] | None = None,
         fingerprint: str | None = None,
+        wait: bool = False,
     ) -> None:
         """Add rows durably: ``texts`` are encoded with the index's encoder, or give ``vectors``
-        with the ``fingerprint`` of the encoder that made them. Ids must be new."""
+        with the ``fingerprint`` of the encoder that made them. Ids must be new. One writer at
+        a time (``wait``: wait for another; see :meth:`_writing`)."""
         ids = [str(i) for i in ids]
         if not ids:
             return
@@ -749,29 +813,32 @@ class Index:
                 )
         if not np.isfinite(vectors).all():
             raise RepspaceError("vectors contain NaN or infinity")
-        self._writable()
-        start = int(self.manifest["next_key"])
-        keys = np.arange(start, start + len(ids), dtype=np.uint64)
-        new: dict[str, Any] = {"key": pa.array(keys), "id": pa.array(ids, pa.string())}
-        columns = dict(columns or {})
-        for name in self.rows.column_names[2:]:
-            if name == "text" and texts is not None:
-                new[name] = pa.array([str(t) for t in texts], self.rows.schema.field(name).type)
-            else:
-                values = columns.pop(name, [None] * len(ids))
-                if len(values) != len(ids):
-                    raise RepspaceError(f"column {name!r} has {len(values)} values for {len(ids)}")
-                new[name] = pa.array(list(values), self.rows.schema.field(name).type)
-        if columns:
-            raise RepspaceError(f"the index has no column {next(iter(columns))!r}")
-        self.ann.add(keys, vectors)
-        if self.lexical is not None:
-            self.lexical = self.lexical.added(new["text"].to_pylist())
-        self.rows = pa.concat_tables([self.rows, pa.table(new, schema=self.rows.schema)])
-        self.manifest["next_key"] = start + len(ids)
-        self._changed()
+        with self._writing(wait):
+            self._writable()
+            start = int(self.manifest["next_key"])
+            keys = np.arange(start, start + len(ids), dtype=np.uint64)
+            new: dict[str, Any] = {"key": pa.array(keys), "id": pa.array(ids, pa.string())}
+            columns = dict(columns or {})
+            for name in self.rows.column_names[2:]:
+                if name == "text" and texts is not None:
+                    new[name] = pa.array([str(t) for t in texts], self.rows.schema.field(name).type)
+                else:
+                    values = columns.pop(name, [None] * len(ids))
+                    if len(values) != len(ids):
+                        raise RepspaceError(
+                            f"column {name!r} has {len(values)} values for {len(ids)}"
+                        )
+                    new[name] = pa.array(list(values), self.rows.schema.field(name).type)
+            if columns:
+                raise RepspaceError(f"the index has no column {next(iter(columns))!r}")
+            self.ann.add(keys, vectors)
+            if self.lexical is not None:
+                self.lexical = self.lexical.added(new["text"].to_pylist())
+            self.rows = pa.concat_tables([self.rows, pa.table(new, schema=self.rows.schema)])
+            self.manifest["next_key"] = start + len(ids)
+            self._changed()
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], *, wait: bool = False) -> None:
         """Remove rows by id, durably; an unknown id is refused before anything changes."""
         ids = [str(i) for i in ids]
         missing = [i for i in ids if i not in self.ids]
@@ -779,15 +846,29 @@ class Index:
             raise RepspaceError(f"no id {missing[0]!r} in the index at {self.path}")
         if not ids:
             return
-        self._writable()
-        pos = np.array(sorted({self.ids[i] for i in ids}))
-        self.ann.remove(self._keys[pos])
-        keep = np.ones(self.rows.num_rows, dtype=bool)
-        keep[pos] = False
-        self.rows = self.rows.filter(pa.array(keep))
-        if self.lexical is not None:
-            self.lexical = self.lexical.kept(keep)
-        self._changed()
+        with self._writing(wait):
+            self._writable()
+            pos = np.array(sorted({self.ids[i] for i in ids}))
+            self.ann.remove(self._keys[pos])
+            keep = np.ones(self.rows.num_rows, dtype=bool)
+            keep[pos] = False
+            self.rows = self.rows.filter(pa.array(keep))
+            if self.lexical is not None:
+                self.lexical = self.lexical.kept(keep)
+            self._changed()
+
+    @contextmanager
+    def _writing(self, wait: bool) -> Iterator[None]:
+        """Hold the index's writer lock; refuse when another process changed the index since
+        this copy was opened (its change would be lost): open it again."""
+        with writer_lock(self.path, wait=wait):
+            on_disk = read_index_manifest(self.path)["generation"]
+            if on_disk != self.manifest["generation"]:
+                raise RepspaceError(
+                    f"{self.path}: the index changed since it was opened (generation {on_disk}, "
+                    f"this copy {self.manifest['generation']}); open it again, then retry"
+                )
+            yield
 
     def _writable(self) -> None:
         """A memory-mapped ANN file is read-only: load it into memory before the first change."""
@@ -837,11 +918,14 @@ class Index:
                 else:
                     f.unlink(missing_ok=True)
 
-    def set_fusion(self, fusion: Fusion, tuned: dict[str, Any] | None = None) -> None:
+    def set_fusion(
+        self, fusion: Fusion, tuned: dict[str, Any] | None = None, *, wait: bool = False
+    ) -> None:
         """Record the fusion hybrid search uses by default (``tuned``: how it was chosen)."""
-        self.manifest["fusion"] = {**fusion.__dict__, "tuned": tuned}
-        self.manifest["updated"] = utc_now()
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        with self._writing(wait):
+            self.manifest["fusion"] = {**fusion.__dict__, "tuned": tuned}
+            self.manifest["updated"] = utc_now()
+            atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def info(self) -> IndexInfo:
         """The facts `/spaces` shows."""
@@ -864,6 +948,17 @@ class Index:
 def build_index(space: Space | str | Path, out: str | Path, **options: Any) -> Index:
     """Build an index over ``space`` in ``out``; see :meth:`Index.build`."""
     return Index.build(space, out, **options)
+
+
+def _published_since(path: Path, manifest: dict[str, Any]) -> bool | None:
+    """Whether the index at ``path`` is no longer the one ``manifest`` describes (None when
+    its manifest cannot be read any more)."""
+    try:
+        now = read_index_manifest(path)
+    except RepspaceError:
+        return None
+    keys = ("created", "generation", "sha256")  # identical files make a mix harmless
+    return [now.get(k) for k in keys] != [manifest.get(k) for k in keys]
 
 
 def _open_lexical(path: Path, manifest: dict[str, Any], verify: bool) -> LexicalIndex | None:

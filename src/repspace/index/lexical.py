@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from repspace.errors import RepspaceError
-from repspace.fsio import atomic_save_npy, fsync_dir, sha256_file
+from repspace.errors import RepspaceError, one_line
+from repspace.fsio import atomic_save_npy, first_mismatch, fsync_dir, plain_name, sha256_file
 from repspace.progress import progress_bar
 
 STOPWORDS = ("english", "none")
@@ -264,18 +264,26 @@ class LexicalIndex:
     @classmethod
     def open(cls, path: Path, meta: dict[str, Any], *, verify: bool = True) -> LexicalIndex:
         """Open the directory ``path`` written by :meth:`save` (``meta``: what it returned);
-        ``verify`` checks every file against its sha256."""
+        ``verify`` checks every file against its sha256 (once per process:
+        :func:`~repspace.fsio.sha256_matches`)."""
         import bm25s
 
-        for name, digest in meta["sha256"].items():
-            file = path / name
-            if not file.is_file():
-                raise RepspaceError(f"{file}: lexical index file missing; rebuild the index")
-            if verify and sha256_file(file) != digest:
-                raise RepspaceError(
-                    f"{file}: checksum mismatch, the file is corrupt or changed after it was "
-                    "written; rebuild the index"
-                )
+        digests = meta["sha256"]
+        for name in digests:
+            if not (path / name).is_file():
+                raise RepspaceError(f"{path / name}: lexical index file missing; rebuild the index")
+        unlisted = sorted(f.name for f in path.iterdir() if f.name not in digests)
+        if unlisted:  # save() records every file it writes
+            raise RepspaceError(
+                f"{path / unlisted[0]}: lexical index file without a recorded sha256 (the "
+                "manifest was edited or damaged); rebuild the index"
+            )
+        bad = first_mismatch([(path / n, str(d)) for n, d in digests.items()]) if verify else None
+        if bad is not None:
+            raise RepspaceError(
+                f"{bad}: checksum mismatch, the file is corrupt or changed after it was "
+                "written; rebuild the index (or pass --no-verify to read it anyway)"
+            )
         try:
             tokens = np.load(path / _TOKENS, allow_pickle=False)
             offsets = np.load(path / _OFFSETS, allow_pickle=False)
@@ -302,3 +310,28 @@ class LexicalIndex:
             "n": self.n,
             "vocabulary": len(self.vocab),
         }
+
+
+def lexical_meta_problem(meta: Any) -> str | None:
+    """What is wrong with the record of a lexical index in a manifest (what :meth:`save`
+    returned, plus ``dir``), or None: what :meth:`LexicalIndex.open` relies on."""
+    if not isinstance(meta, dict) or not {"dir", "sha256", "bm25", "analyzer"} <= meta.keys():
+        return "the lexical part lacks dir, sha256, bm25 or analyzer"
+    sha, bm25 = meta["sha256"], meta["bm25"]
+    if not isinstance(sha, dict) or not all(isinstance(v, str) for v in sha.values()):
+        return "the lexical checksums are not file names and strings"
+    names = [meta["dir"], *sha]
+    if not all(plain_name(n) for n in names):
+        return "a lexical file name is not a name of a file of the directory"
+    numbers = [bm25.get(k) if isinstance(bm25, dict) else None for k in ("k1", "b")]
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in numbers
+    ):
+        return f"BM25 parameters {numbers} are not numbers"
+    if not isinstance(meta["analyzer"], dict):
+        return "the lexical analyzer is not an object"
+    try:
+        Analyzer.from_dict(meta["analyzer"])._regex  # noqa: B018 (compiles the pattern)
+    except (TypeError, re.error) as e:
+        return f"the lexical analyzer is invalid ({one_line(e)})"
+    return None

@@ -5,23 +5,42 @@ Endpoints: ``GET/POST /search`` (``mode`` dense, lexical or hybrid; ``alpha``, `
 scores), ``GET /spaces``, ``GET /spaces/{name}`` (manifest, inspect
 metrics, reports), ``GET /spaces/{name}/neighbors/{id}``, ``GET /spaces/{name}/map``,
 ``GET /spaces/{name}/reports/{report}``, ``GET /health``; the UI at ``/``; OpenAPI at
-``/openapi.json`` and ``/docs``. Names in URLs only look up the dict of served indexes and the
-reports found at startup; no request value ever becomes a filesystem path. Errors are JSON
-``{"error": ...}`` with a 4xx status; bodies over ``max_body`` bytes get 413.
+``/openapi.json`` and ``/docs`` (Swagger UI served from the files of the ``fastapi-offline``
+package: no page of the app loads anything from another host; ``/redoc`` is off). Names in URLs
+only look up the dict of served indexes and the reports found at startup; no request value ever
+becomes a filesystem path. Errors are JSON ``{"error": ...}`` with a 4xx status; bodies over
+``max_body`` bytes get 413.
+
+Against DNS rebinding (a page of another site whose name is made to resolve to 127.0.0.1), every
+request must name this server in its ``Host`` header, as Jupyter checks it: the loopback names
+and the port when bound to loopback, the bound name or address otherwise (any IP address and this
+machine's name when bound to all interfaces), plus the names given with ``--allow-host``
+(``*``: any). A request carrying an ``Origin`` header must come from the server's own origin.
+Others get 403.
+
+With an API key, every route needs it in ``X-API-Key`` except ``/health`` and the UI shell
+(``/`` and ``/ui/*``): the shell is the three packaged files, the same bytes for every server,
+with no index name and no data; a browser cannot send a header when it opens a page, so the
+shell must load to ask for the key, which it then sends with each data request. ``/docs`` and
+``/openapi.json`` need the key too.
 """
 
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,6 +59,15 @@ FusionName = Literal[FUSIONS]  # type: ignore[valid-type]
 Norm = Literal[NORMS]  # type: ignore[valid-type]
 #: UI asset name -> media type; only these names are served from the package.
 ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+#: Swagger UI file name (in fastapi-offline's static folder) -> media type, served under /docs/.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+WILDCARD = frozenset({"0.0.0.0", "::", ""})
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def index_names(paths: Sequence[str | Path]) -> list[str]:
@@ -109,6 +137,120 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def split_host(value: str) -> tuple[str, int | None] | None:
+    """(name, port or None) of a ``Host`` header or ``--allow-host`` value: the name lower-cased,
+    an IP address in its canonical form; None when the value is not a host[:port]."""
+    try:
+        return str(ipaddress.ip_address(value)), None  # a bare IPv6 address: ::1
+    except ValueError:
+        pass
+    try:
+        parts = urlsplit("//" + value)
+        port = parts.port
+    except ValueError:
+        return None
+    name = parts.hostname
+    if not name or "@" in parts.netloc or parts.path or parts.query or parts.fragment:
+        return None
+    ip = _ip(name)
+    return (name if ip is None else str(ip)), port
+
+
+def _ip(name: str) -> Any:
+    """The IP address that ``name`` is, or None for a host name."""
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def parse_allow_hosts(values: Sequence[str]) -> list[tuple[str, int | None]]:
+    """The ``--allow-host`` values as (name, port or None); ``*`` stays ``("*", None)``."""
+    hosts = []
+    for value in values:
+        parsed = ("*", None) if value.strip() == "*" else split_host(value.strip())
+        if parsed is None:
+            raise RepspaceError(
+                f"--allow-host {value!r} is not a host name; give a name or address, "
+                "optionally with :port (example.com, 192.168.1.5:8000), or * for any"
+            )
+        hosts.append(parsed)
+    return hosts
+
+
+class HostGuard:
+    """ASGI middleware against DNS rebinding, as Jupyter's ``check_host`` (``local_hostnames``): 403
+    unless the ``Host`` header names this server (see the module docstring), and, when the request
+    has an ``Origin`` header, unless that origin is this server's own (same name and port, or a
+    name given with ``--allow-host``, whose port a proxy may change)."""
+
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int | None = None, allow_hosts: Any = ()
+    ):
+        self.app, self.port = app, port
+        self.extra = parse_allow_hosts(allow_hosts)
+        name = (split_host(host) or (host.lower(), None))[0]
+        ip = _ip(name)
+        self.any_ip = name in WILDCARD
+        if self.any_ip:
+            self.names = LOOPBACK | {socket.gethostname().lower(), socket.getfqdn().lower()}
+        elif name in LOOPBACK or (ip is not None and ip.is_loopback):
+            self.names = LOOPBACK | {name}
+        else:
+            self.names = frozenset({name})
+
+    def allowed_extra(self, name: str, port: int) -> bool:
+        return any(n in ("*", name) and p in (None, port) for n, p in self.extra)
+
+    def allowed(self, name: str, port: int) -> bool:
+        if self.allowed_extra(name, port):
+            return True
+        if self.port is not None and port != self.port:
+            return False
+        return name in self.names or (self.any_ip and _ip(name) is not None)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers") or []
+        hosts = [v.decode("latin-1") for k, v in headers if k == b"host"]
+        default_port = DEFAULT_PORTS.get(scope.get("scheme", "http"), 80)
+        host = split_host(hosts[0]) if len(hosts) == 1 else None
+        if host is None or not self.allowed(host[0], host[1] or default_port):
+            shown = hosts[0] if len(hosts) == 1 else "missing" if not hosts else "repeated"
+            name = host[0] if host else "NAME"
+            message = (
+                f"Host header {shown!r} does not name this server (refused against DNS "
+                f"rebinding); to serve it under that name, start it with --allow-host {name}"
+            )
+            await _send_json(send, 403, {"error": message})
+            return
+        origins = [v.decode("latin-1") for k, v in headers if k == b"origin"]
+        if origins and not self.same_origin(origins, host[0], host[1] or default_port):
+            message = (
+                f"Origin {origins[0]!r} is not this server's origin: pages of other sites may "
+                "not call it (open the UI from this server; behind a proxy, --allow-host NAME)"
+            )
+            await _send_json(send, 403, {"error": message})
+            return
+        await self.app(scope, receive, send)
+
+    def same_origin(self, origins: list[str], name: str, port: int) -> bool:
+        """One origin whose name is the (checked) Host name, on its port or an allowed one."""
+        if len(origins) != 1:
+            return False
+        try:
+            parts = urlsplit(origins[0])
+            origin = split_host(parts.netloc) if parts.scheme in ("http", "https") else None
+        except ValueError:
+            return False
+        if origin is None or parts.path or origin[0] != name:
+            return False
+        origin_port = origin[1] or DEFAULT_PORTS[parts.scheme]
+        return origin_port == port or self.allowed_extra(name, origin_port)
+
+
 def check_api_key(api_key: str | None) -> None:
     """Refuse a blank key, which would protect nothing."""
     if api_key is not None and not api_key.strip():
@@ -121,11 +263,16 @@ def create_app(
     api_key: str | None = None,
     max_body: int = MAX_BODY,
     map_sample: int = 2_000,
-) -> Any:
-    """The FastAPI app serving ``indexes`` (URL name -> open index)."""
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> FastAPI:
+    """The FastAPI app serving ``indexes`` (URL name -> open index), answering requests that name
+    ``host`` (on ``port``; None: any) or one of ``allow_hosts`` (``*``: any name)."""
     if not indexes:
         raise RepspaceError("serve needs at least one index")
     check_api_key(api_key)
+    parse_allow_hosts(allow_hosts)
     reports = {name: find_reports(ix) for name, ix in indexes.items()}
     maps: dict[str, dict[str, Any]] = {}
 
@@ -133,6 +280,9 @@ def create_app(
         title="repspace",
         description="Search and explore embedding spaces.",
         version=__version__,
+        openapi_url=None,  # served below, behind the API key like every data route
+        docs_url=None,
+        redoc_url=None,
     )
 
     class ApiError(Exception):
@@ -323,7 +473,33 @@ def create_app(
             raise ApiError(404, f"no asset {name!r}")
         return asset(name)
 
-    return BodyLimit(app, max_body) if max_body else app
+    @app.get("/openapi.json", dependencies=protected, include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    swagger = resources.files("fastapi_offline") / "static"
+
+    @app.get("/docs", dependencies=protected, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="repspace API",
+            swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/docs/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+        )
+
+    @app.get("/docs/{name}", dependencies=protected, include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS:
+            raise ApiError(404, f"no asset {name!r}")
+        return Response((swagger / name).read_bytes(), media_type=DOCS_ASSETS[name])
+
+    if max_body:
+        app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(HostGuard, host=host, port=port, allow_hosts=tuple(allow_hosts))
+    return app
 
 
 def serve(
@@ -332,25 +508,33 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key: str | None = None,
+    allow_hosts: Sequence[str] = (),
     on_ready: Any = None,
+    verify: bool = True,
 ) -> None:
-    """Open the indexes, load and warm their encoders, and serve them until interrupted;
-    ``on_ready`` gets the startup line (address, and how long the encoders took to load)."""
+    """Open the indexes (every file checked against its sha256 unless ``verify`` is False),
+    load and warm their encoders, and serve them until interrupted;
+    ``on_ready`` gets the startup line (address, and how long the encoders took to load).
+    Requests must name ``host`` or one of ``allow_hosts`` (``*``: any) in their Host header."""
     import uvicorn
 
     if not 0 <= port <= 65535:
         raise RepspaceError(f"--port {port} is not a TCP port (0-65535)")
     check_api_key(api_key)
+    parse_allow_hosts(allow_hosts)
     names = index_names(paths)
-    indexes = {name: Index.open(p) for name, p in zip(names, paths, strict=True)}
+    indexes = {name: Index.open(p, verify=verify) for name, p in zip(names, paths, strict=True)}
     for index in indexes.values():
         projection(index)  # compute the map once, before the first request
     warmed = warm_encoders(indexes.values())
-    app = create_app(indexes, api_key=api_key)
+    app = create_app(
+        indexes, api_key=api_key, host=host, port=port or None, allow_hosts=allow_hosts
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     if on_ready is not None:
-        on_ready(f"serving {len(indexes)} index(es) at http://{host}:{port}/ ({warmed})")
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+        on_ready(f"serving {len(indexes)} index(es) at http://{shown}:{port}/ ({warmed})")
     server.run()
 
 

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
+from repspace.fsio import writes
 from repspace.kernels import cosine_knn, cosine_search, unit_rows
 from repspace.maps.aligners import target_side
 from repspace.maps.base import Map
 from repspace.maps.registry import make_map, map_class
 from repspace.metrics.cka import linear_cka
 from repspace.results import INTERNAL, OPTIONAL, Result, as_dict
-from repspace.space import Space
+from repspace.space import Space, open_space
 
 
 def shared_rows(source: Space, target: Space) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -108,6 +109,7 @@ class AlignResult(Result):
     fitted: Map = field(metadata=INTERNAL, repr=False, compare=False)
 
 
+@writes("out")
 def align(
     source: str | Path | Space,
     target: str | Path | Space,
@@ -118,12 +120,15 @@ def align(
     seed: int = 0,
     curve: tuple[float, ...] | None = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     report: str | Path | None = None,
+    wait: bool = False,
+    verify: bool = True,
     **params: Any,
 ) -> AlignResult:
     """Fit a ``method`` map source→target on ``anchors`` shared ids (seeded sample), evaluate on
-    the other shared ids, optionally save it to ``out`` and an HTML report."""
-    src = source if isinstance(source, Space) else Space.open(source)
-    tgt = target if isinstance(target, Space) else Space.open(target)
+    the other shared ids, optionally save it to ``out`` and an HTML report. Both spaces'
+    shards are checksum-verified first unless ``verify`` is False."""
+    src = open_space(source, verify=verify)
+    tgt = open_space(target, verify=verify)
     ids, si, ti = shared_rows(src, tgt)
     n = len(ids)
     k = anchor_count(anchors, n)

@@ -36,8 +36,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from repspace.errors import RepspaceError
-from repspace.fsio import atomic_path, atomic_write_json, read_format_json
+from repspace.errors import RepspaceError, one_line
+from repspace.fsio import atomic_path, atomic_write_json, plain_name, read_format_json, writes
 from repspace.maps.registry import REGISTRY, map_class, register
 
 __all__ = [
@@ -301,6 +301,8 @@ class Map(ABC):
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob(".map.*.tmp"):  # what a killed save left (see fsio.atomic_path)
+            stale.unlink(missing_ok=True)
         parts = self._save_parts(path)
         arrays, scalars = self._state()
         with atomic_path(path / WEIGHTS) as tmp:
@@ -359,11 +361,20 @@ class Map(ABC):
             )
 
     def apply(
-        self, space: Any, out: str | Path, *, force: bool = False, overwrite: bool = False
+        self,
+        space: Any,
+        out: str | Path,
+        *,
+        force: bool = False,
+        wait: bool = False,
+        overwrite: bool = False,
+        verify: bool = True,
     ) -> Any:
         """Write ``space`` mapped through this map as a new space at ``out``; see
         :func:`apply_map`."""
-        return apply_map(self, space, out, force=force, overwrite=overwrite)
+        return apply_map(
+            self, space, out, force=force, wait=wait, overwrite=overwrite, verify=verify
+        )
 
     # ------------------------------------------------------------ export
     def affine_layers(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
@@ -409,8 +420,21 @@ def load_map(path: str | Path) -> Map:
             f"{path}: not a repspace map (no {CONFIG}); give a directory a map "
             "was saved to (repspace compress --out)"
         )
-    config = read_format_json(file, FORMAT, FORMAT_VERSION, "map config")
-    obj = map_class(config["kind"])._from_saved(path, config)
+    hint = "; fit and save the map again"
+    config = read_format_json(file, FORMAT, FORMAT_VERSION, "map config", hint, _FIELDS)
+    for name in config["state"]:  # learned attributes only, as Map.save writes them
+        if not (name.isidentifier() and name.endswith("_") and not name.startswith("_")):
+            raise RepspaceError(f"{file}: damaged map config: state {name!r}{hint}")
+    for step in config.get("steps", []):  # subdirectories, never this one or another's
+        if not plain_name(step):
+            raise RepspaceError(f"{file}: damaged map config: step {step!r}{hint}")
+    from safetensors import SafetensorError
+
+    try:
+        obj = map_class(config["kind"])._from_saved(path, config)
+    except (TypeError, KeyError, SafetensorError) as e:  # another kind's fields, damaged weights
+        what = f"no field {e}" if isinstance(e, KeyError) else one_line(e)
+        raise RepspaceError(f"{path}: unreadable map ({what}){hint}") from None
     if obj.fingerprint != config.get("fingerprint"):
         raise RepspaceError(
             f"{path}: map files do not match the fingerprint in {CONFIG} (changed after saving); "
@@ -419,10 +443,24 @@ def load_map(path: str | Path) -> Map:
     return obj
 
 
+#: The JSON kind of every field of ``map.json`` (see :func:`~repspace.fsio.read_format_json`).
+_FIELDS = {"kind": "string", "params": "object", "state": "object", "fingerprint": "string",
+           "steps": "array|missing"}  # fmt: skip
+
+
+@writes("out")
 def apply_map(
-    m: Map, space: Any, out: str | Path, *, force: bool = False, overwrite: bool = False
+    m: Map,
+    space: Any,
+    out: str | Path,
+    *,
+    force: bool = False,
+    wait: bool = False,
+    overwrite: bool = False,
+    verify: bool = True,
 ) -> Any:
-    """Write ``space`` (a Space or its directory) mapped through ``m`` as a new space.
+    """Write ``space`` (a Space or its directory; its shards checksum-verified first unless
+    ``verify`` is False) mapped through ``m`` as a new space.
 
     The new manifest keeps the source's encoder and corpus, appends ``m.describe()`` (plus the
     source fingerprint) to ``transforms``, and gets the fingerprint
@@ -432,10 +470,9 @@ def apply_map(
     import pyarrow.parquet as pq
 
     from repspace.progress import progress_bar
-    from repspace.space import Space, SpaceWriter
+    from repspace.space import SpaceWriter, open_space
 
-    if not isinstance(space, Space):
-        space = Space.open(space)
+    space = open_space(space, verify=verify)
     m.check_space(space.fingerprint, str(space.path), force)
     if space.dim != m.input_dim_:
         raise RepspaceError(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_write_json
+from repspace.fsio import atomic_write_json, writes
 from repspace.index.search import ShortlistSearch
 from repspace.kernels import cosine_search
 from repspace.maps.base import Chain, Map, check_finite
@@ -31,7 +31,7 @@ from repspace.maps.quantize import Int8Quantizer
 from repspace.maps.registry import make_map, methods
 from repspace.maps.truncate import check_dim
 from repspace.results import OPTIONAL, Result
-from repspace.space import Space
+from repspace.space import Space, open_space
 
 K = 10
 
@@ -327,6 +327,7 @@ class CompressResult(Result):
     report: str | None = field(default=None, metadata=OPTIONAL)
 
 
+@writes("out")
 def compress(
     space: Space | str | Path,
     method: str = "matryoshka",
@@ -339,16 +340,18 @@ def compress(
     sample: int = 2000,
     shortlist: int = 100,
     params: dict[str, Any] | None = None,
+    wait: bool = False,
     overwrite: bool = False,
     progress: bool = False,
+    verify: bool = True,
 ) -> CompressResult:
     """Fit ``method`` at each of ``dims`` on ``space``, save the map(s) to ``out`` (one dim:
     ``out`` itself; several: ``out/<dim>``), write the mapped space(s) to ``apply`` (same
-    layout), and measure the rate–quality curve (``out/rate_quality.json`` and ``.html``)."""
+    layout), and measure the rate–quality curve (``out/rate_quality.json`` and ``.html``).
+    The space's shards are checksum-verified first unless ``verify`` is False."""
     if out is None and apply is None and not curve:
         raise RepspaceError("nothing to do: give --out, --apply, or leave the curve on")
-    if not isinstance(space, Space):
-        space = Space.open(space)
+    space = open_space(space, verify=verify)
     base_name, quant = parse_method(method)
     dims = parse_dims(dims, space.dim)
     X = np.asarray(space.vectors)
@@ -381,7 +384,9 @@ def compress(
         apply = Path(apply)
         for d, m in maps.items():
             target = apply if len(dims) == 1 else apply / str(d)
-            result.spaces[d] = str(m.apply(space, target, overwrite=overwrite).path)
+            result.spaces[d] = str(
+                m.apply(space, target, wait=wait, overwrite=overwrite, verify=verify).path
+            )
     if quality is not None:
         result.curve = rate_quality(
             X,

@@ -15,16 +15,18 @@ from typing import Any
 import numpy as np
 
 from repspace.errors import RepspaceError
-from repspace.fsio import building, check_output
+from repspace.fsio import building, check_output, writes
 from repspace.maps.base import Map, load_map
 
 
+@writes("out")
 def export_sentence_transformers(
     encoder: str | Any,
     map_or_dir: Map | str | Path,
     out: str | Path,
     *,
     force: bool = False,
+    wait: bool = False,
     overwrite: bool = False,
 ) -> Path:
     """Write ``encoder`` (an ``st:`` spec or encoder) followed by the map to directory ``out``

@@ -46,6 +46,7 @@ default as an index with a lexical part does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,23 @@ import numpy as np
 from repspace.encoders import load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import retrieval_metrics
-from repspace.fsio import atomic_write_json, read_json
+from repspace.fsio import (
+    atomic_write_json,
+    json_kind,
+    plain_name,
+    read_format_json,
+    read_json,
+    writer_lock,
+    writes,
+)
 from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid
-from repspace.index.lexical import LexicalIndex
+from repspace.index.lexical import LexicalIndex, lexical_meta_problem
 from repspace.kernels import cosine_search, top_k, unit_rows
 from repspace.maps.base import Map, load_map
 from repspace.maps.registry import MIGRATE_METHODS, make_map
 from repspace.progress import progress_bar
 from repspace.results import INTERNAL, OPTIONAL, Result, renamed
-from repspace.space import Space, SpaceWriter, read_manifest
+from repspace.space import Space, SpaceWriter, open_space, read_manifest
 from repspace.space.batching import encode_sorted
 
 STATE = "migration.json"
@@ -328,8 +337,10 @@ def plan(
     sentences: bool = True,
     extra_anchors: str | Path | list[str] | None = None,
     goal: float = GOAL,
+    verify: bool = True,
 ) -> MigrationPlan:
-    """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality.
+    """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality (OLD's
+    shards checksum-verified first unless ``verify`` is False).
 
     With a retrieval ``task`` (path or :class:`RetrievalTask`): nDCG@10 of OLD queries on OLD
     documents vs NEW queries mapped into OLD, and their ratio. Without: held-out documents of the
@@ -339,7 +350,7 @@ def plan(
     reach ``goal`` of OLD→OLD nDCG@10 (with a task)."""
     from repspace.evaluation.tasks import load_task
 
-    old = old if isinstance(old, Space) else Space.open(old)
+    old = open_space(old, verify=verify)
     m, a = _fit_sample(
         old, new_encoder, sample, method, seed, sentences=sentences, extra_anchors=extra_anchors
     )
@@ -394,23 +405,66 @@ def plan(
     return out
 
 
+#: The JSON kind of every field of ``migration.json`` (see :func:`read_format_json`).
+_FIELDS = {
+    "old": "string", "old_fingerprint": "string", "new_encoder": "string",
+    "new_fingerprint": "string", "map": "string|null", "batch": "integer", "n": "integer",
+    "status": "string", "score_stats": "object|null|missing", "lexical": "object|null|missing",
+    "lexical.dir": "string|missing", "lexical.sha256": "object|missing",
+    "lexical.bm25": "object|missing", "lexical.analyzer": "object|missing",
+}  # fmt: skip
+
+
+def read_state(file: Path) -> dict[str, Any]:
+    """``migration.json``, checked: one-line errors for a damaged file."""
+    hint = "; the migration cannot be used: start it again in a new directory"
+    state = read_format_json(file, "repspace.migration", 1, "migration state", hint, _FIELDS)
+    problem = None
+    if state["status"] not in ("mapped", "backfilling", "done") or state["batch"] < 1:
+        problem = f"status {state['status']!r}, batch {state['batch']}"
+    elif state["n"] < 0 or (state["map"] is None) != (state["status"] == "done"):
+        problem = f"n {state['n']}, map {state['map']!r} with status {state['status']!r}"
+    for name in [state["map"], (state.get("lexical") or {}).get("dir")]:
+        if name is not None and not plain_name(name):
+            problem = f"{name!r} is not a name of a file of the migration directory"
+    if state.get("lexical"):
+        problem = problem or lexical_meta_problem(state["lexical"])
+    for side in ("old", "new"):
+        stats = (state.get("score_stats") or {}).get(side)
+        if stats and not (
+            isinstance(stats, dict)
+            and all(json_kind(stats.get(k)) in ("integer", "number") for k in ("mean", "std"))
+            and math.isfinite(stats["mean"])
+            and math.isfinite(stats["std"])
+            and stats["std"] > 0
+        ):
+            problem = f"score statistics {stats!r} are not a finite mean and positive std"
+    if problem:
+        raise RepspaceError(f"{file}: damaged migration state: {problem}{hint}")
+    return state
+
+
 class Migration:
     """A migration of the space ``old`` to encoder ``new``, kept in directory ``path``."""
 
-    def __init__(self, path: Path, state: dict[str, Any]):
+    def __init__(self, path: Path, state: dict[str, Any], *, verify: bool = True):
         self.path = path
         self.state = state
+        #: Whether the spaces and the lexical index are checksum-verified before they are read.
+        self.verify = verify
 
     @classmethod
-    def open(cls, path: str | Path) -> Migration:
-        """The migration kept in directory ``path``."""
+    def open(cls, path: str | Path, *, verify: bool = True) -> Migration:
+        """The migration kept in directory ``path``; what it reads (the OLD and NEW spaces, the
+        lexical index) is checksum-verified first unless ``verify`` is False."""
         path = Path(path)
         if not (path / STATE).exists():
             raise RepspaceError(f"{path}: no migration here; run `repspace migrate start`")
-        return cls(path, read_json(path / STATE))
+        return cls(path, read_state(path / STATE), verify=verify)
 
     # ------------------------------------------------------------ creation
     @classmethod
+    @writes("path")
     def start(
         cls,
         old: str | Path,
@@ -423,13 +477,23 @@ class Migration:
         seed: int = 0,
         sentences: bool = True,
         extra_anchors: str | Path | list[str] | None = None,
+        wait: bool = False,
+        verify: bool = True,
     ) -> Migration:
         """Fit the NEW→OLD map (anchors as in :func:`plan`) and record the migration; search
-        works at once."""
+        works at once. One writer per migration directory (``wait``: wait for another). OLD's
+        shards are checksum-verified first unless ``verify`` is False."""
         path = Path(path)
         if (path / STATE).exists():
-            raise RepspaceError(f"{path}: a migration is already recorded here; use it or rm it")
-        old_space = Space.open(old)
+            done = read_json(path / STATE)
+            same = (done.get("old"), done.get("new_encoder"), done.get("method"), done.get("batch"))
+            if same == (str(Path(old).resolve()), new_encoder, method, int(batch)):
+                # this very start, recorded (a re-run after a crash)
+                return cls.open(path, verify=verify)
+            raise RepspaceError(
+                f"{path}: another migration is already recorded here; use it or remove it"
+            )
+        old_space = open_space(old, verify=verify)
         m, a = _fit_sample(
             old_space,
             new_encoder,
@@ -465,14 +529,21 @@ class Migration:
             "lexical": {**lexical, "dir": LEXICAL},
         }
         atomic_write_json(path / STATE, state)
-        return cls.open(path)
+        return cls.open(path, verify=verify)
 
     def _save(self) -> None:
         atomic_write_json(self.path / STATE, self.state)
 
     @property
     def old(self) -> Space:
-        return Space.open(self.state["old"])
+        space = Space.open(self.state["old"], verify=self.verify)
+        if space.n != self.state["n"] or space.fingerprint != self.state["old_fingerprint"]:
+            raise RepspaceError(
+                f"{self.path}: the old space {space.path} no longer matches the migration "
+                f"({space.n} rows, recorded {self.state['n']}; or another fingerprint); "
+                "start the migration again"
+            )
+        return space
 
     @property
     def new_path(self) -> Path:
@@ -499,9 +570,15 @@ class Migration:
 
     # ------------------------------------------------------------ backfill
     def backfill(
-        self, *, max_batches: int | None = None, progress: bool = False
+        self, *, max_batches: int | None = None, progress: bool = False, wait: bool = False
     ) -> MigrationStatus:
-        """Re-embed old documents with NEW, a shard of ``batch`` rows at a time (resumable)."""
+        """Re-embed old documents with NEW, a shard of ``batch`` rows at a time (resumable);
+        one backfill per migration at a time (``wait``: wait for another to finish)."""
+        with writer_lock(self.path, wait=wait):
+            self.state = read_state(self.path / STATE)  # as the last writer left it
+            return self._backfill(max_batches, progress)
+
+    def _backfill(self, max_batches: int | None, progress: bool) -> MigrationStatus:
         if self.state["status"] == "done":
             return self.status()
         old = self.old
@@ -580,7 +657,9 @@ class Migration:
         if any(not q.strip() for q in queries):
             raise RepspaceError("the query is empty; give some text to search for")
         ids = self.old.ids
-        lexical = LexicalIndex.open(self.path / meta["dir"], meta) if meta else None
+        lexical = (
+            LexicalIndex.open(self.path / meta["dir"], meta, verify=self.verify) if meta else None
+        )
         fuse = Fusion(
             **{
                 name: value
@@ -624,7 +703,7 @@ class Migration:
         stats = self.state.get("score_stats") or {}
         out = np.empty((len(queries), n), np.float32)
         if done > 0:
-            new = Space.open(self.new_path, allow_building=True)
+            new = Space.open(self.new_path, allow_building=True, verify=self.verify)
             out[:, :done] = q @ unit_rows(np.asarray(new.vectors)[:done]).T
         if done < n:
             if not self.state["map"]:

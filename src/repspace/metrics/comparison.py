@@ -92,8 +92,10 @@ def compare(
     debiased: bool = False,
     seed: int = 0,
     progress: bool = False,
+    verify: bool = True,
 ) -> CompareResult:
-    """Compare spaces (or directories, or arrays) pairwise on their shared rows.
+    """Compare spaces (or directories, or arrays) pairwise on their shared rows (each space's
+    shards checksum-verified first unless ``verify`` is False).
 
     ``sample``/``rbf_sample``/``rsa_sample``: rows for mutual-kNN, RBF CKA and RSA (None: all
     shared rows; RBF CKA and RSA hold an m × m matrix). ``debiased`` adds the debiased CKA
@@ -108,7 +110,7 @@ def compare(
         raise RepspaceError("--k must be at least 1 and the sample sizes at least 3")
     if names is not None and len(names) != len(data):
         raise RepspaceError(f"{len(names)} names for {len(data)} spaces")
-    rows = [load(d, names[i] if names else None) for i, d in enumerate(data)]
+    rows = [load(d, names[i] if names else None, verify=verify) for i, d in enumerate(data)]
     labels = [r.name for r in rows]
     if len(set(labels)) < len(labels):
         labels = [f"{i}:{r.name}" for i, r in enumerate(rows)]

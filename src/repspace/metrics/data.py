@@ -16,7 +16,7 @@ import numpy as np
 
 from repspace.errors import RepspaceError
 from repspace.fsio import read_jsonl
-from repspace.space import Space
+from repspace.space import Space, open_space
 
 #: Rows per block when streaming over a matrix (float64 block: BLOCK * dim * 8 bytes).
 BLOCK = 8192
@@ -52,11 +52,14 @@ class Rows:
         return info
 
 
-def load(data: Space | np.ndarray | str | Path, name: str | None = None) -> Rows:
+def load(
+    data: Space | np.ndarray | str | Path, name: str | None = None, *, verify: bool = True
+) -> Rows:
     """A space (object or directory) or a 2-D array as :class:`Rows`; the shape is checked here,
-    the values by :func:`check_values`."""
-    if isinstance(data, str | Path):
-        data = Space.open(data)
+    the values by :func:`check_values`; a space's shards are checksum-verified first unless
+    ``verify`` is False (:func:`~repspace.space.open_space`)."""
+    if isinstance(data, str | Path | Space):
+        data = open_space(data, verify=verify)
     if isinstance(data, Space):
         vectors = data.vectors
         rows = Rows(vectors, data.ids, name or str(data.path), data)
@@ -167,16 +170,20 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
             pairs.append((str(obj["a"]), str(obj["b"])))
     else:
         delimiter = "," if path.suffix == ".csv" else "\t"
-        with open(path, encoding="utf-8", newline="") as f:
-            for line_no, row in enumerate(csv.reader(f, delimiter=delimiter), 1):
-                if not row or not "".join(row).strip() or row[0].startswith("#"):
-                    continue
-                if len(row) != 2:
-                    sep = "comma" if delimiter == "," else "tab"
-                    raise RepspaceError(
-                        f"{path}:{line_no}: expected two {sep}-separated ids, got {len(row)} fields"
-                    )
-                pairs.append((row[0].strip(), row[1].strip()))
+        try:  # utf-8-sig: a byte-order mark is not part of the first id
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                for line_no, row in enumerate(csv.reader(f, delimiter=delimiter), 1):
+                    if not row or not "".join(row).strip() or row[0].startswith("#"):
+                        continue
+                    if len(row) != 2:
+                        sep = "comma" if delimiter == "," else "tab"
+                        raise RepspaceError(
+                            f"{path}:{line_no}: expected two {sep}-separated ids, got "
+                            f"{len(row)} fields"
+                        )
+                    pairs.append((row[0].strip(), row[1].strip()))
+        except (UnicodeDecodeError, csv.Error) as e:  # not UTF-8, a field over csv's limit
+            raise RepspaceError(f"{path}: unreadable pairs file ({e}); save it as UTF-8") from None
     if not pairs:
         raise RepspaceError(f"{path}: no pairs in the file")
     return pairs

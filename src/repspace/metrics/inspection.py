@@ -84,8 +84,10 @@ def inspect(
     near_duplicate_queries: int = NEAR_DUPLICATE_QUERIES,
     seed: int = 0,
     progress: bool = False,
+    verify: bool = True,
 ) -> InspectResult:
-    """Measure one space (a :class:`~repspace.Space`, its directory, or an ``(n, dim)`` array).
+    """Measure one space (a :class:`~repspace.Space`, its directory, or an ``(n, dim)`` array;
+    a space's shards are checksum-verified first unless ``verify`` is False).
 
     ``sample``: rows for the neighbour-based metrics (None: all rows, O(n^2)). ``pairs``: positive
     pairs for alignment (a file, see :func:`~repspace.metrics.data.read_pairs`, or (id, id)
@@ -98,7 +100,7 @@ def inspect(
     started = time.perf_counter()
     if k < 1 or (sample is not None and sample < 3):
         raise RepspaceError("--k must be at least 1 and --sample at least 3")
-    rows = load(data)
+    rows = load(data, verify=verify)
     seconds: dict[str, float] = {}
     clock = [time.perf_counter()]
 

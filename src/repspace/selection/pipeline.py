@@ -42,7 +42,7 @@ from repspace.engines import Engine, check_engine
 from repspace.engines.local import ChunkMapper, usable_cores
 from repspace.engines.ray_tasks import RayChunkMapper
 from repspace.errors import RepspaceError
-from repspace.fsio import jsonl_object, prepare_output, publish_dir
+from repspace.fsio import jsonl_object, prepare_output, publish_dir, writes
 from repspace.kernels import unit_rows
 from repspace.progress import progress_bar
 from repspace.results import Result
@@ -129,6 +129,7 @@ def _features_spec(features: str) -> tuple[str, str | None]:
 
 
 # ------------------------------------------------------------------ the command
+@writes("out")
 def select(
     target: str | Path | Sequence[str | Path] | Corpus,
     pool: str | Path | Sequence[str | Path] | Corpus,
@@ -147,6 +148,7 @@ def select(
     jobs: int | None = None,
     chunk_size: int = CHUNK,
     batch_size: int | None = None,
+    wait: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     engine: Engine = "local",

@@ -10,11 +10,13 @@ from repspace.corpus import Corpus, as_corpus, chunked
 from repspace.encoders import Encoder, load_encoder
 from repspace.engines import Engine, check_engine
 from repspace.errors import RepspaceError
+from repspace.fsio import writes
 from repspace.progress import progress_bar
 from repspace.space.batching import encode_shard
 from repspace.space.store import DEFAULT_SHARD_SIZE, Space, SpaceWriter, read_manifest
 
 
+@writes("out")
 def encode(
     corpus: str | Path | Sequence[str | Path] | Corpus,
     encoder: str | Encoder,
@@ -28,6 +30,7 @@ def encode(
     engine: Engine = "local",
     ray_address: str | None = None,
     num_actors: int | None = None,
+    wait: bool = False,
     **corpus_options: Any,
 ) -> Space:
     """Encode every record of ``corpus`` with ``encoder`` into a space at ``out``.
@@ -43,6 +46,8 @@ def encode(
     ``engine="ray"`` encodes the shards on a Ray cluster (``ray_address``; ``num_actors``
     encoder replicas, default one per CPU of the cluster) with the same shard composition, so
     the space is byte-identical to the local engine's (:mod:`repspace.space.ray_encoding`).
+    One writer at a time: another process writing ``out`` makes this fail at once, or wait
+    with ``wait`` (:func:`~repspace.fsio.writer_lock`).
     """
     check_engine(engine, ray_address)
     if num_actors is not None and num_actors < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tokenize
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repspace.errors import RepspaceError
-from repspace.fsio import read_jsonl
+from repspace.corpus import PARQUET_ERRORS, parquet_file
+from repspace.errors import RepspaceError, one_line
+from repspace.fsio import read_jsonl, writes
 from repspace.space.store import DEFAULT_SHARD_SIZE, Space, write_space
 
 VECTOR_COLUMNS = ("vector", "embedding", "embeddings", "vectors")
 
 
+@writes("out")
 def import_vectors(
     vectors: str | Path,
     out: str | Path,
@@ -27,6 +30,7 @@ def import_vectors(
     vector_field: str | None = None,
     model: str | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    wait: bool = False,
     overwrite: bool = False,
 ) -> Space:
     """Write a space from a ``.npy`` matrix or a Parquet file with a fixed-length list column.
@@ -60,8 +64,8 @@ def import_vectors(
 def _load_npy(path: Path) -> np.ndarray:
     try:
         matrix = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
-        raise RepspaceError(f"{path}: not a plain numeric .npy array ({e})") from None
+    except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as e:  # empty, bad header
+        raise RepspaceError(f"{path}: not a plain numeric .npy array ({one_line(e)})") from None
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise RepspaceError(f"{path}: expected a non-empty 2-D array, got shape {matrix.shape}")
     if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(
@@ -80,23 +84,30 @@ def read_ids(path: str | Path, id_field: str = "id") -> list[str]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            if id_field not in pq.ParquetFile(path).schema_arrow.names:
+            if id_field not in parquet_file(path).schema_arrow.names:
                 raise RepspaceError(f"{path}: no {id_field!r} column; pass --id-field")
             values = pq.read_table(path, columns=[id_field]).column(id_field).to_pylist()
         elif suffix in (".jsonl", ".ndjson"):
             values = [obj.get(id_field) for _, obj in read_jsonl(path)]
-        else:
-            with open(path, encoding="utf-8", newline="") as f:
+        else:  # utf-8-sig: a byte-order mark is not part of the first id (or column name)
+            with open(path, encoding="utf-8-sig", newline="") as f:
                 if suffix in (".csv", ".tsv"):
                     rows = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
                     values = [row.get(id_field) for row in rows]
                 else:
                     values = [line.rstrip("\r\n") for line in f if line.strip()]
-    except UnicodeDecodeError as e:
-        raise RepspaceError(f"{path}: unreadable id file ({e})") from None
-    for n, value in enumerate(values, 1):
+    except (csv.Error, *PARQUET_ERRORS) as e:  # not UTF-8, a field over csv's limit, damaged
+        raise RepspaceError(f"{path}: unreadable id file ({one_line(e)})") from None
+    return _checked_ids(path, values)
+
+
+def _checked_ids(path: Path, values: Sequence[Any], start: int = 0) -> list[str]:
+    """``values`` as ids: each a non-empty string or an integer (``start``: rows before)."""
+    for n, value in enumerate(values, start + 1):
         if value is None or value == "":
             raise RepspaceError(f"{path}: id number {n} is missing or empty")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise RepspaceError(f"{path}: id number {n} is {value!r}, not a string or integer")
     return [str(v) for v in values]
 
 
@@ -108,7 +119,7 @@ def _check_count(where: Path, n_vectors: int, n_ids: int) -> None:
 def _parquet_batches(
     path: Path, ids: str | Path | None, id_field: str, vector_field: str | None, shard_size: int
 ) -> tuple[int, Iterator[tuple[Sequence[str], np.ndarray, dict[str, Any]]]]:
-    pf = pq.ParquetFile(path)
+    pf = parquet_file(path)
     schema = pf.schema_arrow
     if vector_field is None:
         vector_field = next((c for c in VECTOR_COLUMNS if c in schema.names), None)
@@ -122,10 +133,17 @@ def _parquet_batches(
         pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
     ):
         raise RepspaceError(f"{path}: column {vector_field!r} is {kind}, not a list of numbers")
-    first = pf.read_row_group(0, columns=[vector_field]).column(0) if pf.num_row_groups else None
+    if not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+        raise RepspaceError(f"{path}: column {vector_field!r} is {kind}, not a list of numbers")
+    try:
+        first = pf.read_row_group(0, [vector_field]).column(0) if pf.num_row_groups else None
+    except PARQUET_ERRORS as e:
+        raise RepspaceError(f"{path}: unreadable Parquet data ({one_line(e)})") from None
     if first is None or len(first) == 0:
         raise RepspaceError(f"{path}: no rows")
     dim = len(first[0].as_py() or [])
+    if dim == 0:
+        raise RepspaceError(f"{path}: the first vector is empty or null")
     external_ids = read_ids(ids, id_field) if ids else None
     if external_ids is None and id_field not in schema.names:
         raise RepspaceError(f"{path}: no {id_field!r} column; pass --ids FILE or --id-field")
@@ -135,7 +153,18 @@ def _parquet_batches(
     def batches() -> Iterator[tuple[Sequence[str], np.ndarray, dict[str, Any]]]:
         columns = [vector_field] if external_ids is not None else [vector_field, id_field]
         start = 0
-        for batch in pf.iter_batches(batch_size=shard_size, columns=columns):
+        stream = pf.iter_batches(batch_size=shard_size, columns=columns)
+        while True:
+            try:
+                batch = next(stream, None)
+                own_ids = batch is not None and external_ids is None
+                ids_ = batch.column(id_field).to_pylist() if own_ids else []
+            except PARQUET_ERRORS as e:
+                raise RepspaceError(
+                    f"{path}: unreadable Parquet data after row {start} ({one_line(e)})"
+                ) from None
+            if batch is None:
+                return
             col = batch.column(vector_field)
             lengths = col.value_lengths() if hasattr(col, "value_lengths") else None
             if col.null_count or (lengths is not None and (lengths.to_numpy() != dim).any()):
@@ -147,7 +176,7 @@ def _parquet_batches(
             if external_ids is not None:
                 row_ids = external_ids[start : start + len(batch)]
             else:
-                row_ids = [str(i) for i in batch.column(id_field).to_pylist()]
+                row_ids = _checked_ids(path, ids_, start)
             start += len(batch)
             yield row_ids, matrix, {}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tokenize
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,15 +28,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from repspace._version import __version__
-from repspace.errors import RepspaceError
+from repspace.errors import RepspaceError, one_line
 from repspace.fsio import (
     atomic_path,
     atomic_save_npy,
     atomic_write_json,
     check_output,
+    first_mismatch,
     read_format_json,
     sha256_file,
     utc_now,
+    writes,
 )
 from repspace.results import OPTIONAL, Result
 
@@ -49,9 +52,53 @@ _NORM_TOL = 1e-3
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
     """The manifest of the space at ``path``, or None when there is none."""
     file = Path(path) / MANIFEST
-    if not file.is_file():
-        return None
-    return read_format_json(file, FORMAT, FORMAT_VERSION, "space manifest")
+    try:
+        if not file.is_file():
+            return None
+    except OSError as e:  # a path too long (ENAMETOOLONG), e.g. one a damaged file recorded
+        raise RepspaceError(f"{str(path)[:200]}: not a usable space path ({e.strerror})") from None
+    hint = "; the space cannot be used: delete it and write it again"
+    m = read_format_json(file, FORMAT, FORMAT_VERSION, "space manifest", hint, _FIELDS)
+    problem = _manifest_problem(m)
+    if problem:
+        raise RepspaceError(f"{file}: damaged space manifest: {problem}{hint}")
+    return m
+
+
+#: The JSON kind of every manifest field a reader uses (see :func:`read_format_json`).
+_FIELDS = {
+    "status": "string", "n": "integer", "dim": "integer", "dtype": "string",
+    "normalized": "boolean", "encoder": "object|null", "fingerprint": "string",
+    "corpus": "object|null|missing", "source": "object|null|missing", "columns": "array",
+    "shards": "array", "skipped": "object", "skipped.total": "integer", "transforms": "array",
+    "created": "string", "updated": "string",
+}  # fmt: skip
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    """What is inconsistent in a manifest whose fields have the right kinds, or None."""
+    if m["status"] not in ("building", "complete"):
+        return f"status {m['status']!r} is neither 'building' nor 'complete'"
+    if m["n"] < 0 or m["dim"] < 1 or m["dtype"] != "float32":
+        return f"n={m['n']}, dim={m['dim']}, dtype={m['dtype']!r} (float32 vectors expected)"
+    if m["encoder"] is not None and not isinstance(m["encoder"].get("spec"), str):
+        return "the encoder has no spec"
+    if not all(isinstance(c, str) for c in m["columns"]) or "id" not in m["columns"]:
+        return "columns must be names, 'id' among them"
+    for i, s in enumerate(m["shards"]):
+        ok = isinstance(s, dict) and isinstance(s.get("sha256"), dict)
+        ok = ok and s.get("vectors") == f"shards/{i:05d}.npy"
+        ok = ok and s.get("table") == f"shards/{i:05d}.parquet"
+        ok = ok and isinstance(s.get("unit_norm"), bool)
+        ok = ok and all(isinstance(s["sha256"].get(k), str) for k in ("vectors", "table"))
+        if not ok or not isinstance(s.get("rows"), int) or isinstance(s["rows"], bool):
+            return f"shard {i} is not recorded as the writer records shards"
+        if s["rows"] < 0:
+            return f"shard {i} has {s['rows']} rows"
+    rows = sum(s["rows"] for s in m["shards"])
+    if rows != m["n"]:
+        return f"n is {m['n']} but the shards hold {rows} rows"
+    return None
 
 
 @dataclass(kw_only=True)
@@ -94,7 +141,10 @@ class Space:
 
     @classmethod
     def open(cls, path: str | Path, *, verify: bool = False, allow_building: bool = False) -> Space:
-        """Open the space at ``path``; ``verify`` re-checks every shard's sha256."""
+        """Open the space at ``path``. The manifest is always checked against itself and the
+        shards' headers (:meth:`check_layout`: cheap); ``verify`` also re-checks every shard's
+        sha256 (:meth:`verify`, once per process). Commands that derive something from a space
+        open it with :func:`open_space`, which verifies by default."""
         manifest = read_manifest(path)
         if manifest is None:
             raise RepspaceError(f"{path}: not a repspace space (no {MANIFEST})")
@@ -104,10 +154,7 @@ class Space:
                 f"{path}: space is still {manifest['status']} "
                 f"({manifest['n']} rows so far); re-run the command that builds it to finish it"
             )
-        for shard in manifest["shards"]:
-            for key in ("vectors", "table"):
-                if not (space.path / shard[key]).is_file():
-                    raise RepspaceError(f"{space.path / shard[key]}: shard file missing")
+        space.check_layout()
         if verify:
             space.verify()
         return space
@@ -198,10 +245,22 @@ class Space:
 
     # --------------------------------------------------------------- data
     def shard_vectors(self, i: int) -> np.ndarray:
-        """The vectors of shard ``i``, memory-mapped read-only."""
-        return np.load(
-            self.path / self.manifest["shards"][i]["vectors"], mmap_mode="r", allow_pickle=False
-        )
+        """The vectors of shard ``i``, memory-mapped read-only; a file that is not the
+        ``(rows, dim)`` float32 array the manifest records is a one-line error."""
+        shard = self.manifest["shards"][i]
+        file = self.path / shard["vectors"]
+        try:
+            vectors = np.load(file, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as e:  # not .npy
+            raise RepspaceError(
+                f"{file}: unreadable shard ({one_line(e)}); rebuild the space"
+            ) from None
+        if vectors.shape != (shard["rows"], self.dim) or vectors.dtype != np.float32:
+            raise RepspaceError(
+                f"{file}: holds {vectors.dtype} {vectors.shape} where the manifest says float32 "
+                f"({shard['rows']}, {self.dim}); rebuild the space"
+            )
+        return vectors
 
     def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(ids, vectors) per shard, in row order, without loading the whole space."""
@@ -245,15 +304,55 @@ class Space:
         return self.table(["text"]).column("text").to_pylist() if "text" in self.columns else None
 
     def verify(self) -> None:
-        """Re-hash every shard file and compare with the manifest."""
-        for shard in self.manifest["shards"]:
-            for key in ("vectors", "table"):
-                file = self.path / shard[key]
-                if sha256_file(file) != shard["sha256"][key]:
-                    raise RepspaceError(
-                        f"{file}: checksum mismatch, the file changed after it was written "
-                        "(rebuild the space with --overwrite)"
-                    )
+        """Check every shard file against the sha256 the manifest records; each file is hashed
+        once per process (:func:`~repspace.fsio.sha256_matches`), several at once."""
+        files = [
+            (self.path / shard[key], str(shard["sha256"][key]))
+            for shard in self.manifest["shards"]
+            for key in ("vectors", "table")
+        ]
+        bad = first_mismatch(files)
+        if bad is not None:
+            raise RepspaceError(
+                f"{bad}: checksum mismatch, the file changed after it was written "
+                "(rebuild the space with --overwrite, or pass --no-verify to read it anyway)"
+            )
+
+    def check_layout(self) -> None:
+        """Check the manifest against the shards' headers, reading no data (the manifest itself,
+        shard names and row counts adding up to ``n``, is checked by :func:`read_manifest`):
+        every shard file is there, its vectors are ``(rows, dim)`` of ``dtype``, its table has
+        ``rows`` rows, and the fingerprint is the one the space's provenance implies
+        (:func:`implied_fingerprint`). One-line errors naming the file."""
+        m, where = self.manifest, self.path / MANIFEST
+        fix = "the manifest or a shard changed after it was written; rebuild the space"
+        for shard in m["shards"]:
+            rows = shard["rows"]
+            vectors, table = self.path / shard["vectors"], self.path / shard["table"]
+            for file in (vectors, table):
+                if not file.is_file():
+                    raise RepspaceError(f"{file}: shard file missing ({fix})")
+            shape, dtype = _npy_header(vectors)
+            if shape != (rows, self.dim) or dtype != self.dtype:
+                raise RepspaceError(
+                    f"{vectors}: holds {dtype} vectors of shape {shape}, the manifest says "
+                    f"{self.dtype} ({rows}, {self.dim}) ({fix})"
+                )
+            try:
+                table_rows = pq.read_metadata(table).num_rows
+            except (OSError, ValueError, pa.ArrowException) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise RepspaceError(
+                    f"{table}: not a readable Parquet file ({first}); {fix}"
+                ) from None
+            if table_rows != rows:
+                raise RepspaceError(f"{table}: {table_rows} rows, the manifest says {rows} ({fix})")
+        implied = implied_fingerprint(m)
+        if implied is not None and m["fingerprint"] != implied:
+            raise RepspaceError(
+                f"{where}: fingerprint {str(m['fingerprint'])[:12]} is not the one the space's "
+                f"encoder, source and maps imply ({implied[:12]}) ({fix})"
+            )
 
     def check_compatible(self, other: Space) -> None:
         """Refuse to mix vectors of two different models."""
@@ -290,6 +389,66 @@ class Space:
         )
 
 
+def open_space(
+    space: Space | str | Path, *, verify: bool = True, allow_building: bool = False
+) -> Space:
+    """``space`` (a Space or its directory) for a command that derives something from it: by
+    default every shard's sha256 is checked before the data is used (once per process, so
+    opening it again is free); ``verify=False`` (``--no-verify``) skips the hashing."""
+    if not isinstance(space, Space):
+        return Space.open(space, verify=verify, allow_building=allow_building)
+    if verify:
+        space.verify()
+    return space
+
+
+def implied_fingerprint(manifest: Mapping[str, Any]) -> str | None:
+    """The fingerprint a space's provenance implies, as its writers set it: the encoder's; for
+    a mapped space ``sha256(source fingerprint|map:map fingerprint)`` of its last transform
+    (:func:`~repspace.maps.base.apply_map`); for imported vectors that of the model name or of
+    the vectors themselves (:func:`write_space`). None while unnamed vectors are being written
+    (or when a damaged transform or encoder record does not say)."""
+    transforms = manifest.get("transforms") or []
+    if transforms:
+        last = transforms[-1] if isinstance(transforms[-1], dict) else {}
+        if last.get("applied_to") is None or last.get("fingerprint") is None:
+            return None
+        chained = f"{last['applied_to']}|map:{last['fingerprint']}"
+        return hashlib.sha256(chained.encode()).hexdigest()
+    if manifest.get("encoder"):
+        recorded = manifest["encoder"].get("fingerprint")
+        return None if recorded is None else str(recorded)
+    model = (manifest.get("source") or {}).get("model")
+    if model:
+        return hashlib.sha256(f"external-model:{model}".encode()).hexdigest()
+    if manifest["status"] != "complete":
+        return None
+    digest = hashlib.sha256(b"external-vectors:")
+    for shard in manifest["shards"]:
+        digest.update(shard["sha256"]["vectors"].encode())
+    return digest.hexdigest()
+
+
+def _npy_header(file: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from a ``.npy`` header (NEP 1), without reading the array."""
+    try:
+        with open(file, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(f)
+    except (OSError, ValueError) as e:
+        raise RepspaceError(
+            f"{file}: not a readable .npy file ({e}); the shard changed after it was written, "
+            "rebuild the space"
+        ) from None
+    return tuple(shape), dtype
+
+
+@writes("path")
 def write_space(
     path: str | Path,
     dim: int,
@@ -299,6 +458,7 @@ def write_space(
     columns: Sequence[str],
     source: dict[str, Any],
     shard_size: int,
+    wait: bool = False,
     overwrite: bool = False,
 ) -> Space:
     """Write externally produced vectors, one shard per batch of (ids, vectors, columns).

@@ -64,6 +64,7 @@ from repspace.fsio import (
     read_json,
     read_jsonl,
     utc_now,
+    writes,
 )
 from repspace.results import Result, as_dict
 from repspace.training import card
@@ -279,6 +280,7 @@ class AdaptRecord(Result):
     created: str
 
 
+@writes("out")
 def adapt(
     encoder: str,
     corpus: str | Path | Sequence[str | Path] | Corpus,
@@ -304,6 +306,7 @@ def adapt(
     checkpoint_every: int = 100,
     seed: int = 0,
     title_field: str = "title",
+    wait: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     **corpus_options: Any,

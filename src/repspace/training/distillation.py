@@ -63,7 +63,7 @@ import numpy as np
 
 from repspace.corpus import Corpus, as_corpus
 from repspace.errors import RepspaceError
-from repspace.fsio import building, cache_dir, check_output, prepare_output, publish_dir
+from repspace.fsio import building, cache_dir, check_output, prepare_output, publish_dir, writes
 from repspace.kernels import unit_rows
 from repspace.progress import progress_bar
 from repspace.results import Result, as_dict
@@ -270,6 +270,7 @@ class DistillRecord(Result):
     evaluation: dict[str, Any] | None = None
 
 
+@writes("out")
 def distill(
     teacher: str,
     corpus: str | Path | Sequence[str | Path] | Corpus,
@@ -290,6 +291,7 @@ def distill(
     seed: int = 0,
     evaluate_on: Sequence[str | Path] = (),
     cache: bool = True,
+    wait: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     **corpus_options: Any,

@@ -1,0 +1,227 @@
+"""The server under abuse (reliability issue, point 5): ``repspace serve`` on loopback over a
+20,000-document hybrid index, first unloaded (sequential searches: the reference p99), then a
+soak of ``--minutes`` (10 by default) at concurrency 16 with a bounded mix of requests: valid
+searches (hybrid, dense, lexical, filtered), malformed ones (bad parameters, broken JSON),
+oversized bodies, and slow clients (a request trickled byte by byte, or a connection opened and
+left idle until the server drops it). Targets: no 5xx, p99 of the valid searches within 2x the
+unloaded p99, server RSS growth <= 10% from the end of warm-up to the end of the soak.
+
+Run from the repository root: ``.venv/bin/python bench/soak.py``; writes
+``bench/results/soak.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import REPO, machine_info, write_result
+from serve import docstrings, free_port, text_space
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def slow_client(port: int, trickle: bool) -> str:
+    """A client that trickles a request a byte at a time, or opens a connection and idles."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        if trickle:
+            request = b"GET /search?q=slow+client&k=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            for byte in request:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.02)
+            line = await asyncio.wait_for(reader.readline(), 30)
+            return line.decode(errors="replace").split(" ")[1] if line else "closed"
+        await asyncio.sleep(8)  # idle: the server may close it, which is fine
+        return "idle"
+    finally:
+        writer.close()
+
+
+async def soak(url: str, port: int, queries: list[str], minutes: float, concurrency: int,
+               seed: int) -> dict[str, Any]:  # fmt: skip
+    import httpx
+
+    rng = random.Random(seed)
+    statuses: dict[str, int] = {}
+    latencies: list[float] = []
+    kinds: dict[str, int] = {}
+    deadline = time.monotonic() + minutes * 60
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
+        async def one() -> None:
+            r = rng.random()
+            q = rng.choice(queries)
+            t0 = time.perf_counter()
+            if r < 0.70:
+                kind = "valid"
+                mode = rng.choice(["hybrid", "hybrid", "dense", "lexical"])
+                params = {"q": q, "k": 10, "mode": mode}
+                if rng.random() < 0.2:
+                    params["filter"] = "kind=doc"
+                resp = await client.get("/search", params=params)
+                latencies.append(time.perf_counter() - t0)
+            elif r < 0.85:
+                kind = "malformed"
+                bad = rng.choice(
+                    [
+                        {"q": q, "k": "-1"},
+                        {"q": q, "alpha": "7"},
+                        {"q": ""},
+                        {"q": q, "mode": "sparse"},
+                        {"q": q, "filter": "nofield"},
+                    ]
+                )
+                resp = await client.get("/search", params=bad)
+            elif r < 0.95:
+                kind = "broken-json"
+                resp = await client.post(
+                    "/search", content=b'{"query": ', headers={"content-type": "application/json"}
+                )
+            else:
+                kind = "oversized"
+                resp = await client.post(
+                    "/search", content=b"x" * 200_000, headers={"content-type": "application/json"}
+                )
+            kinds[kind] = kinds.get(kind, 0) + 1
+            key = f"{kind}:{resp.status_code}"
+            statuses[key] = statuses.get(key, 0) + 1
+
+        async def worker() -> None:
+            while time.monotonic() < deadline:
+                try:
+                    await one()
+                except httpx.HTTPError as e:
+                    statuses[f"error:{type(e).__name__}"] = (
+                        statuses.get(f"error:{type(e).__name__}", 0) + 1
+                    )
+
+        async def slow_worker() -> None:
+            while time.monotonic() < deadline:
+                trickle = rng.random() < 0.5
+                try:
+                    status = await slow_client(port, trickle)
+                except (TimeoutError, OSError) as e:
+                    status = type(e).__name__
+                key = f"slow-{'trickle' if trickle else 'idle'}:{status}"
+                statuses[key] = statuses.get(key, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)),
+                             *(slow_worker() for _ in range(2)))  # fmt: skip
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": sum(kinds.values()),
+        "by_kind": kinds,
+        "statuses": dict(sorted(statuses.items())),
+        "server_errors_5xx": sum(v for k, v in statuses.items() if k.split(":")[1].startswith("5")),
+        "valid_latency_ms": {
+            "p50": round(float(np.percentile(ms, 50)), 1),
+            "p99": round(float(np.percentile(ms, 99)), 1),
+        },
+    }
+
+
+def unloaded_p99(url: str, queries: list[str], n: int) -> dict[str, float]:
+    import httpx
+
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for q in queries[:n]:
+            t0 = time.perf_counter()
+            client.get("/search", params={"q": q, "k": 10, "mode": "hybrid"}).raise_for_status()
+            times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000
+    return {"p50": round(float(np.percentile(ms, 50)), 1),
+            "p99": round(float(np.percentile(ms, 99)), 1)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=20_000)
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    from evaluate import distilled_model
+    from repspace.index import Index
+
+    texts = docstrings(args.docs + 500, REPO / "build" / "bench" / "docstrings.jsonl")
+    random.Random(0).shuffle(texts)
+    queries = [" ".join(t.split()[:8]) for t in texts[args.docs :]]
+    spec = f"static:{distilled_model(REPO / 'build' / 'bench')[0]}"
+    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
+        work = Path(tmp)
+        space = text_space(texts[: args.docs], spec, work / "space")
+        Index.build(space, work / "index", progress=False)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "repspace", "serve", str(work / "index"), "--port",
+                   str(port)]  # fmt: skip
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            startup = proc.stdout.readline().strip()
+            log(startup)
+            unloaded = unloaded_p99(url, queries, 400)
+            log(f"unloaded: {unloaded}")
+            asyncio.run(soak(url, port, queries, 0.5, args.concurrency, args.seed + 1))  # warm-up
+            rss_start = rss_kib(proc.pid)
+            log(f"soak: {args.minutes} minutes, RSS {rss_start} KiB")
+            result = asyncio.run(soak(url, port, queries, args.minutes, args.concurrency,
+                                      args.seed))  # fmt: skip
+            rss_end = rss_kib(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+    growth = (rss_end - rss_start) / rss_start
+    p99_ratio = result["valid_latency_ms"]["p99"] / unloaded["p99"]
+    out = {
+        "benchmark": "soak",
+        "machine": machine_info(),
+        "params": vars(args),
+        "startup": startup,
+        "unloaded_ms": unloaded,
+        "soak": result,
+        "rss_kib": {"after_warm_up": rss_start, "end": rss_end, "growth": round(growth, 4)},
+        "targets": [
+            {
+                "target": "no 5xx during the soak",
+                "value": result["server_errors_5xx"],
+                "met": result["server_errors_5xx"] == 0,
+            },
+            {
+                "target": "valid p99 under load <= 2x unloaded p99",
+                "value": round(p99_ratio, 2),
+                "met": p99_ratio <= 2,
+            },
+            {"target": "RSS growth <= 10%", "value": round(growth, 4), "met": growth <= 0.10},
+        ],
+    }
+    write_result("soak", out)
+    print(json.dumps(out["targets"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
