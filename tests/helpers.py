@@ -7,7 +7,8 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,45 @@ def select_pool(tmp_path: Path) -> tuple[Path, Path]:
     docs += [{"id": f"dup-{i}", "text": docs[i]["text"]} for i in range(0, 300, 7)]
     target = write_jsonl(tmp_path / "target.jsonl", synthetic_docs(150, seed=7)[:150])
     return target, write_jsonl(tmp_path / "pool.jsonl", docs)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(index: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``repspace serve INDEX`` in a subprocess on a free loopback port, until it answers
+    ``/health``: its URL and the process (stopped with SIGINT at the end)."""
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repspace", "serve", str(index), "--port", str(port), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

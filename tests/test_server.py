@@ -2,11 +2,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import repspace
-from helpers import synthetic_docs, write_jsonl
+from helpers import served, synthetic_docs, write_jsonl
 from repspace.index import Index
 from repspace.index.server import MAX_BODY, create_app, index_names, serve
 
@@ -137,39 +134,12 @@ def test_names_are_unique() -> None:
     assert index_names(["a/x", "b/x", "c/y"]) == ["x", "x-2", "y"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(index_dir: Path) -> Iterator[tuple[str, str]]:
     """`repspace serve` in a subprocess on a free loopback port: its URL and startup line."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "repspace", "serve", str(index_dir), "--port", str(port),
-         "--api-key", "k3y"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    with served(index_dir, "--api-key", "k3y") as (url, proc):
         assert proc.stdout is not None
         yield url, proc.stdout.readline()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ over every route."""
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import repspace
-from helpers import assert_one_line_error, synthetic_docs, write_jsonl
+from helpers import assert_one_line_error, free_port, served, synthetic_docs, write_jsonl
 from repspace.index import Index
 from repspace.index.server import create_app, serve
 
@@ -200,12 +199,6 @@ def test_api_key_guards_every_route_but_health_and_the_shell(index: Index) -> No
         assert c.get(f"/ui/{name}").content == (ui / name).read_bytes()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs)")
 def test_browser_loads_nothing_from_another_host_and_rebinding_fails(index: Index) -> None:
@@ -257,22 +250,7 @@ def test_browser_loads_nothing_from_another_host_and_rebinding_fails(index: Inde
 
 @pytest.mark.slow
 def test_repspace_serve_allow_host(index: Index) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "repspace", "serve", str(index.path), "--port", str(port),
-         "--allow-host", "search.example.com"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    with served(index.path, "--allow-host", "search.example.com") as (url, _):
         q = {"q": "vector"}
         assert httpx.get(f"{url}/search", params=q).status_code == 200
         r = httpx.get(f"{url}/search", params=q, headers={"Host": "evil.example.com"})
@@ -281,12 +259,6 @@ def test_repspace_serve_allow_host(index: Index) -> None:
         assert r.status_code == 200 and r.json()["hits"]
         r = httpx.get(f"{url}/spaces", headers={"Origin": "http://evil.example.com"})
         assert r.status_code == 403
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_serve_refuses_a_bad_allow_host(index: Index) -> None:

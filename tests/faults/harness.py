@@ -4,7 +4,8 @@ campaign of ``bench/faults.py``).
 
 "Byte-identical" is checked on a canonical form of the artifact: every file's bytes, except
 JSON files, compared without the fields that hold the time of the run (``created``,
-``updated``, ``finished``, ``date``, ``seconds``...), and usearch HNSW files, compared by their
+``updated``, ``finished``, ``date``, ``seconds``, ``timings``...), HTML reports, compared
+through the JSON they are drawn from, and usearch HNSW files, compared by their
 keys and vectors (and their checksums left out of the manifest): the graph of a multi-threaded
 HNSW build differs between two clean runs.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 #: JSON keys whose values are the time (or duration) of a run, not its result.
 TIME_KEYS = {"created", "updated", "finished", "started", "date", "seconds", "since", "time",
-             "elapsed", "duration", "seconds_total"}  # fmt: skip
+             "elapsed", "duration", "seconds_total", "timings"}  # fmt: skip
 
 
 @dataclass
@@ -70,6 +71,8 @@ def canonical(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         name = str(f.relative_to(path))
+        if f.suffix == ".html" and f.with_suffix(".json").is_file():
+            continue  # a report: compared through the JSON it is drawn from (it shows run times)
         if f.suffix == ".json":
             try:
                 data = _strip(json.loads(f.read_text(encoding="utf-8")))
