@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench model clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ bench: $(STAMP)
 	$(PY) bench/serve.py
 	$(PY) bench/distill.py
 	$(PY) bench/ray.py
+
+# A general-English static student of all-MiniLM-L6-v2 (bench/results/distill.json measures it):
+# ~25 minutes on 2 cores; DATA is the folder with general-english.jsonl and the STS-B files.
+DATA ?= ../shared/data
+model: $(STAMP)
+	$(VENV)/bin/repspace distill --teacher st:all-MiniLM-L6-v2 \
+		--corpus $(DATA)/general-english.jsonl --out models/minilm-general-256 --overwrite \
+		--eval $(DATA)/stsb-dev.jsonl --eval $(DATA)/sts-sample.jsonl
 
 clean:
 	rm -rf build $(VENV)

@@ -23,7 +23,7 @@ EXTRA = [
     "train", "test", "fast", "slow", "large", "small", "good", "bad", "new", "old",
 ]  # fmt: skip
 #: Small batches: a few hundred documents still give enough steps.
-FAST = {"batch_size": 16, "lr": 1e-2, "progress": False}
+FAST = {"batch_size": 16, "lr": 1e-2, "progress": False, "teacher_backend": "torch"}
 SUB = ["##s", "##ing", "##ed", "##er", "##ly", "##tion", "##al", "##ic", "##a", "##e"]
 
 
@@ -105,7 +105,7 @@ def test_distill_trains_loads_and_records(teacher: str, tmp_path: Path) -> None:
     assert card == json.loads(json.dumps(record.to_dict()))
     assert card["teacher"]["spec"] == teacher
     assert card["dims"] == 16
-    assert len(card["corpus"]["hash"]) == 64
+    assert len(card["corpora"][0]["hash"]) == 64 and card["corpora"][0]["weight"] == 1.0
     assert card["vocabulary"]["size"] == len(model.tokens)
     assert "Static model distilled from" in (out / "README.md").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
@@ -119,6 +119,65 @@ def test_teacher_vectors_are_cached(teacher: str, tmp_path: Path) -> None:
     second = repspace.distill(teacher, corpus, tmp_path / "b", dims=8, epochs=1, **FAST)
     assert second.seconds["teacher_encoding"] < first.seconds["teacher_encoding"]
     assert second.seconds["model2vec_distill"] < first.seconds["model2vec_distill"] + 1
+
+
+def test_corpus_weights_parse_and_reject_bad_ones(tmp_path: Path) -> None:
+    from repspace.training.distillation import corpus_weight, training_corpora
+
+    assert corpus_weight("docs.jsonl") == ("docs.jsonl", 1.0)
+    assert corpus_weight("docs.jsonl:0.3") == ("docs.jsonl", 0.3)
+    assert corpus_weight("a:b/docs.jsonl") == ("a:b/docs.jsonl", 1.0)  # a path, not a weight
+    odd = tmp_path / "odd:2"
+    odd.write_text("")
+    assert corpus_weight(str(odd)) == (str(odd), 1.0)  # an existing path is taken whole
+    for bad in ("docs.jsonl:abc", "docs.jsonl:0", "docs.jsonl:-1", "docs.jsonl:nan"):
+        with pytest.raises(RepspaceError, match="weight must be a positive number"):
+            corpus_weight(bad)
+    parts = training_corpora({"a.jsonl": 2.0, "b.jsonl": 0.5})
+    assert [(list(map(str, c.paths)), w) for c, w in parts] == [
+        (["a.jsonl"], 2.0),
+        (["b.jsonl"], 0.5),
+    ]
+    assert [w for _, w in training_corpora(["a.jsonl", ("b.jsonl", 3)])] == [1.0, 3.0]
+    with pytest.raises(RepspaceError, match="weight must be a positive number"):
+        training_corpora([("a.jsonl", 0.0)])
+
+
+def test_epoch_draws_follow_the_weights() -> None:
+    from repspace.training.distillation import _epoch_order
+
+    part_of = np.repeat([0, 1], [100, 40])
+    docs = np.arange(140)
+    rng = np.random.default_rng(0)
+    for weights, expected in (((1.0, 1.0), (100, 40)), ((0.3, 2.5), (30, 100))):
+        order = _epoch_order(docs, part_of, weights, rng)
+        assert np.bincount(part_of[order]).tolist() == list(expected)
+    order = _epoch_order(docs, part_of, (1.0, 2.0), rng)
+    assert np.bincount(order[part_of[order] == 1]).max() == 2  # each domain document twice
+    assert sorted(set(order[part_of[order] == 0].tolist())) == list(range(100))
+
+
+def test_several_weighted_corpora_train_and_reuse_the_cache(teacher: str, tmp_path: Path) -> None:
+    import repspace
+    from repspace.fsio import cache_dir
+    from repspace.training.distillation import read_card
+
+    general = _corpus(tmp_path / "general.jsonl", n=300, seed=5)
+    domain = _corpus(tmp_path / "domain.jsonl", n=120, seed=6)
+    repspace.distill(teacher, general, tmp_path / "a", dims=8, epochs=1, **FAST)
+    spaces = cache_dir() / "distill" / "spaces"
+    before = {p.name for p in spaces.iterdir()}
+    rec = repspace.distill(
+        teacher, [general, (domain, 2.5)], tmp_path / "b", dims=8, epochs=1, **FAST
+    )
+    # The general corpus's teacher vectors came from the cache: one new space, the domain's.
+    assert len({p.name for p in spaces.iterdir() if not p.name.startswith(".")} - before) == 1
+    assert [(c["documents"], c["weight"]) for c in rec.corpora] == [(300, 1.0), (120, 2.5)]
+    assert [c["share"] for c in rec.corpora] == [0.5, 0.5]
+    assert rec.documents["per_epoch"] > rec.documents["train"]  # domain documents drawn 2.5x
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "weight 2.5 (50% of an epoch)" in card and rec.corpora[1]["hash"][:16] in card
+    assert read_card(tmp_path / "b")["corpora"][1]["paths"] == [str(domain)]
 
 
 def test_same_seed_same_model_other_seed_other_model(teacher: str, tmp_path: Path) -> None:
@@ -196,6 +255,28 @@ def test_other_losses_and_no_head_train(teacher: str, tmp_path: Path, loss: str)
     assert rec.held_out_cosine["after"] > rec.held_out_cosine["before"]
 
 
+def test_reweighting_centres_and_sif_weights_the_table() -> None:
+    """Step 4 of the recipe: the trained table is centred, then each row is scaled by its SIF
+    weight (1 for a token the corpus never shows; small for frequent ones); not when aligned."""
+    from repspace.training.distillation import SIF_A, fit_student
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(60, 12)).astype(np.float32)
+    ids = [list(rng.integers(1, 40, size=rng.integers(3, 9))) + [5] * 4 for _ in range(300)]
+    teacher = rng.normal(size=(300, 12)).astype(np.float32)
+    common = {"dims": 8, "epochs": 1, "batch_size": 32}
+    plain = fit_student(raw, ids, teacher, reweight=False, **common).table
+    table = fit_student(raw, ids, teacher, **common).table
+    centred = plain - plain.mean(axis=0)
+    np.testing.assert_allclose(table[50], centred[50], rtol=1e-5, atol=1e-6)  # unseen: weight 1
+    ratio = np.linalg.norm(table[5]) / np.linalg.norm(centred[5])
+    assert ratio < 20 * SIF_A  # token 5 is in every document: p > 0.3, weight < 1e-3 / 0.3
+    options = {"dims": 12, "align_to_teacher": True, "epochs": 1, "batch_size": 32}
+    aligned = fit_student(raw, ids, teacher, **options)
+    plain_aligned = fit_student(raw, ids, teacher, reweight=False, **options)
+    np.testing.assert_array_equal(aligned.table, plain_aligned.table)
+
+
 def test_matryoshka_prefixes() -> None:
     from repspace.training.distillation import matryoshka_dims
 
@@ -214,6 +295,8 @@ def test_matryoshka_prefixes() -> None:
         ("TINY", 300, {"epochs": 0}, "--epochs must be at least 1"),
         ("TINY", 300, {"loss": "mse"}, "--loss must be one of cosine, contrastive"),
         ("TINY", 300, {"teacher_backend": "tf"}, "--backend must be one of"),
+        ("TINY", 300, {"corpus_extra": ("EMPTY", 1.0)}, "no documents \\(empty, or every"),
+        ("TINY", 300, {"corpus_extra": ("SAME", -2.0)}, "weight must be a positive number"),
     ],
 )
 def test_bad_input(
@@ -226,8 +309,13 @@ def test_bad_input(
 ) -> None:
     import repspace
 
-    corpus = _corpus(tmp_path / "docs.jsonl", n=n_docs)
+    corpus: object = _corpus(tmp_path / "docs.jsonl", n=n_docs)
     spec = teacher if teacher_spec == "TINY" else teacher_spec
+    if "corpus_extra" in options:
+        which, weight = options.pop("corpus_extra")
+        other = write_jsonl(tmp_path / "skipped.jsonl", [{"id": "x", "body": "no text field"}])
+        corpus = [corpus, (other if which == "EMPTY" else corpus, weight)]
+        options["on_error"] = "skip"
     with pytest.raises(RepspaceError, match=message):
         repspace.distill(spec, corpus, tmp_path / "out", progress=False, **options)
     assert not (tmp_path / "out").exists()
@@ -246,7 +334,7 @@ def test_empty_corpus_and_existing_out(teacher: str, tmp_path: Path) -> None:
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(RepspaceError, match="0 documents; distillation needs at least 100"):
+    with pytest.raises(RepspaceError, match="no documents \\(empty, or every record"):
         repspace.distill(teacher, empty, tmp_path / "out", progress=False)
     busy = tmp_path / "busy"
     busy.mkdir()
@@ -278,9 +366,13 @@ def test_cli(teacher: str, tmp_path: Path) -> None:
     )
     assert card["evaluation"]["sts"]["main_metric"] == "spearman"
 
-    res = runner.invoke(app, [*args, str(tmp_path / "n"), "--json", "--epochs", "1"])
+    res = runner.invoke(
+        app, [*args, str(tmp_path / "n"), "--json", "--epochs", "1", "--no-reweight"]
+    )
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["dims"] == 32  # min(256, teacher dim)
+    record = json.loads(res.output)
+    assert record["dims"] == 32  # min(256, teacher dim)
+    assert record["params"]["reweight"] is False
 
 
 def test_cli_bad_teacher_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -297,3 +389,11 @@ def test_cli_bad_teacher_is_one_line_exit_2(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "st:<name-or-dir>" in res.stderr
+    res = subprocess.run(
+        [sys.executable, "-m", "repspace", "distill", "--teacher", "st:x", "--corpus",
+         f"{corpus}:lots", "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0
+    assert f"--corpus {corpus}:lots: the weight must be a positive number" in res.stderr

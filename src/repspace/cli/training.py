@@ -32,7 +32,12 @@ def distill(
         str, typer.Option(help="Teacher encoder spec, a sentence-transformer: st:NAME-OR-DIR.")
     ],
     corpus: Annotated[
-        list[Path], typer.Option("--corpus", help="Training corpus file or directory (repeatable).")
+        list[str],
+        typer.Option(
+            "--corpus",
+            help="Training corpus file or directory, optionally PATH:WEIGHT (repeatable; weight "
+            "w = each document w times per epoch on average, default 1).",
+        ),
     ],
     out_dir: Annotated[Path, out_option("Model directory to write.")],
     dims: Annotated[
@@ -68,9 +73,18 @@ def distill(
             "--freeze-tokens", help="Keep the token vectors' directions; train weights (and map)."
         ),
     ] = False,
+    no_reweight: Annotated[
+        bool,
+        typer.Option(
+            "--no-reweight", help="Skip the post-training re-weighting (centred, SIF-weighted)."
+        ),
+    ] = False,
     teacher_backend: Annotated[
-        choice(BACKENDS), typer.Option(help="Backend encoding the corpus with the teacher.")
-    ] = "torch",
+        choice(("auto", *BACKENDS)),
+        typer.Option(
+            help="Backend encoding the corpus with the teacher (auto: onnx if installed)."
+        ),
+    ] = "auto",
     seed: Annotated[int, seed_option("the split, the order and the init")] = 0,
     evaluate_on: Annotated[
         list[Path] | None,
@@ -88,11 +102,12 @@ def distill(
     quiet: QuietOption = False,
 ) -> None:
     """Distill a static encoder from a sentence-transformer, trained on a corpus."""
+    from repspace.training.distillation import corpus_weight
     from repspace.training.distillation import distill as run
 
     record = run(
         teacher,
-        corpus,
+        [corpus_weight(c) for c in corpus],
         out_dir,
         dims=dims,
         vocab=vocab,
@@ -104,6 +119,7 @@ def distill(
         loss=loss,
         head=not no_head,
         train_tokens=not freeze_tokens,
+        reweight=not no_reweight,
         teacher_backend=teacher_backend,
         seed=seed,
         evaluate_on=evaluate_on or [],
@@ -122,7 +138,7 @@ def distill(
     out.print(
         f"wrote {out_dir}: {record.dims} dims, {record.vocabulary['size']:,} tokens "
         f"({record.vocabulary['domain_words_added']:,} domain words), "
-        f"{record.corpus['documents']:,} documents"
+        f"{sum(c['documents'] for c in record.corpora):,} documents"
     )
     out.print(
         f"held-out cosine to the teacher: {cos['before']:.4f} -> {cos['after']:.4f}; seconds: "
