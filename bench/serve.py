@@ -226,15 +226,18 @@ def ann_part(
     }
 
 
-def text_space(texts: list[str], encoder: str, out: Path) -> Space:
-    """Encode texts into a space through ``repspace.encode`` (ids doc-0, doc-1, ...)."""
+def text_space(texts: list[str], encoder: str, out: Path, parts: int = 0) -> Space:
+    """Encode texts into a space through ``repspace.encode`` (ids doc-0, doc-1, ...); with
+    ``parts``, a stored field ``part`` (``p0``, ``p1``, ... round robin) to filter on."""
     from repspace import encode
 
     corpus = out.with_suffix(".jsonl")
     with open(corpus, "w", encoding="utf-8") as f:
         for i, t in enumerate(texts):
-            f.write(json.dumps({"id": f"doc-{i}", "text": t}) + "\n")
-    return encode(corpus, encoder, out, progress=False, shard_size=50_000)
+            row = {"id": f"doc-{i}", "text": t} | ({"part": f"p{i % parts}"} if parts else {})
+            f.write(json.dumps(row) + "\n")
+    fields = ["part"] if parts else []
+    return encode(corpus, encoder, out, progress=False, shard_size=50_000, fields=fields)
 
 
 # --------------------------------------------------------------------------- server
