@@ -190,3 +190,21 @@ def test_repeated_sigkill_at_random_moments(tmp_path: Path) -> None:
     assert shard_bytes(out) == shard_bytes(tmp_path / "clean")
     assert Space.open(out, verify=True).manifest["shards"] == clean.manifest["shards"]
     assert not list((out / "shards").glob(".*.tmp"))
+
+
+def test_encode_runs_again_after_a_kill_before_the_first_manifest(tmp_path: Path) -> None:
+    """A writer killed between creating the space directory and renaming its first manifest
+    leaves an empty ``shards/`` and the manifest's temp file: the same command runs again;
+    anything else in a directory without a manifest is still refused."""
+    corpus = write_jsonl(tmp_path / "c.jsonl", synthetic_docs(30))
+    out = tmp_path / "out"
+    (out / "shards").mkdir(parents=True)
+    (out / ".manifest.json.k1ll3d.tmp").write_text('{"format": "repspace.sp')
+    space = repspace.encode(corpus, "hash:32", out, progress=False)
+    assert space.n == 30 and sorted(p.name for p in out.iterdir()) == ["manifest.json", "shards"]
+    other = tmp_path / "other"
+    (other / "shards").mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(RepspaceError, match="not a repspace space"):
+        repspace.encode(corpus, "hash:32", other, progress=False)
+    assert (other / "notes.txt").read_text() == "mine"

@@ -602,12 +602,17 @@ class SpaceWriter:
         manifest = read_manifest(path)
         if manifest is None:
             raise RepspaceError(f"{path}: no space to resume")
-        recorded = {s[k] for s in manifest["shards"] for k in ("vectors", "table")}
-        for leftover in [*path.glob(".*.tmp"), *(path / "shards").glob("*")]:
-            if leftover.relative_to(path).as_posix() not in recorded:
+        writer = cls(path, manifest)
+        writer._drop_unrecorded()
+        return writer
+
+    def _drop_unrecorded(self) -> None:
+        """Remove the files no recorded shard names: what a killed writer left."""
+        recorded = {s[k] for s in self.manifest["shards"] for k in ("vectors", "table")}
+        for leftover in [*self.path.glob(".*.tmp"), *(self.path / "shards").glob("*")]:
+            if leftover.relative_to(self.path).as_posix() not in recorded:
                 # a Ray worker of a killed driver may still be finishing (renaming) this file
                 leftover.unlink(missing_ok=True)
-        return cls(path, manifest)
 
     @property
     def rows_done(self) -> int:
@@ -644,6 +649,7 @@ class SpaceWriter:
             m["skipped"] = {"total": int(sum(skipped.values())), "by_reason": dict(skipped)}
         m["status"] = "complete"
         self._save()
+        self._drop_unrecorded()  # late temp files of a killed run's Ray workers
         return Space(self.path, m)
 
     def _save(self) -> None:
@@ -651,7 +657,23 @@ class SpaceWriter:
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
 
+def _drop_unstarted(path: Path) -> None:
+    """Remove what a writer killed before its first manifest left (an empty ``shards/``, the
+    manifest's temp file), so the same command runs again; the caller holds the writer lock."""
+    if not path.is_dir() or (path / MANIFEST).exists():
+        return
+    entries = list(path.iterdir())
+    if entries and all(
+        (e.name == "shards" and e.is_dir() and not any(e.iterdir()))
+        or (e.name.startswith(f".{MANIFEST}.") and e.name.endswith(".tmp"))
+        for e in entries
+    ):
+        for e in entries:
+            e.rmdir() if e.is_dir() else e.unlink()
+
+
 def _clear_target(path: Path, overwrite: bool) -> None:
+    _drop_unstarted(path)
     check_output(path, overwrite, holds=lambda p: read_manifest(p) is not None, what="space")
     if not (path.is_dir() and any(path.iterdir())):
         return
