@@ -196,6 +196,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load", type=float, default=0.5, help="share of capacity to soak at")
+    ap.add_argument("--name", default="soak", help="results file: bench/results/NAME.json")
     args = ap.parse_args()
     from evaluate import distilled_model
     from repspace.index import Index
@@ -259,7 +260,7 @@ def main() -> None:
             {"target": "RSS growth <= 10%", "value": round(growth, 4), "met": growth <= 0.10},
         ],
     }
-    write_result("soak", out)
+    write_result(args.name, out)
     print(json.dumps(out["targets"], indent=1))
 
 

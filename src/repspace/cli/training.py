@@ -101,7 +101,7 @@ def distill(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Distill a static encoder from a sentence-transformer, trained on a corpus."""
+    """Distill a static encoder from a sentence-transformer, trained on one or several corpora."""
     from repspace.training.distillation import corpus_weight
     from repspace.training.distillation import distill as run
 
