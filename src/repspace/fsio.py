@@ -465,11 +465,13 @@ def read_format_json(
     what: str,
     hint: str = "",
     fields: dict[str, str] | None = None,
+    problems: Callable[[dict], str | None] | None = None,
 ) -> dict:
     """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
     ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors.
     ``fields``: the JSON kind each field must have (``"integer"``, ``"object|null"``, ...;
-    dotted names for nested fields), checked (see :func:`check_fields`)."""
+    dotted names for nested fields), checked (see :func:`check_fields`); ``problems``: what is
+    inconsistent in the object (None when nothing), refused as "damaged"."""
     try:
         obj = read_json(file)
     except (ValueError, RecursionError) as e:  # RecursionError: nesting too deep
@@ -482,6 +484,9 @@ def read_format_json(
             f"{file}: {what} format version {obj['format_version']} is newer than this "
             f"repspace ({__version__}) reads; upgrade repspace"
         )
+    problem = problems(obj) if problems is not None else None
+    if problem:
+        raise RepspaceError(f"{file}: damaged {what}: {problem}{hint}")
     return obj
 
 

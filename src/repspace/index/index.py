@@ -152,11 +152,9 @@ def read_index_manifest(path: Path) -> dict[str, Any]:
         raise RepspaceError(f"{path}: no such index directory; build one with `repspace index`")
     if not file.is_file():
         raise RepspaceError(f"{path}: not a repspace index (no {MANIFEST}); rebuild it")
-    m = read_format_json(file, FORMAT, FORMAT_VERSION, "index manifest", "; rebuild it", _FIELDS)
-    problem = _manifest_problem(m)
-    if problem:
-        raise RepspaceError(f"{file}: damaged index manifest: {problem}; rebuild it")
-    return m
+    return read_format_json(
+        file, FORMAT, FORMAT_VERSION, "index manifest", "; rebuild it", _FIELDS, _manifest_problem
+    )
 
 
 #: The JSON kind of every manifest field a reader uses (see :func:`read_format_json`).

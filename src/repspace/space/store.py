@@ -58,11 +58,9 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     except OSError as e:  # a path too long (ENAMETOOLONG), e.g. one a damaged file recorded
         raise RepspaceError(f"{str(path)[:200]}: not a usable space path ({e.strerror})") from None
     hint = "; the space cannot be used: delete it and write it again"
-    m = read_format_json(file, FORMAT, FORMAT_VERSION, "space manifest", hint, _FIELDS)
-    problem = _manifest_problem(m)
-    if problem:
-        raise RepspaceError(f"{file}: damaged space manifest: {problem}{hint}")
-    return m
+    return read_format_json(
+        file, FORMAT, FORMAT_VERSION, "space manifest", hint, _FIELDS, _manifest_problem
+    )
 
 
 #: The JSON kind of every manifest field a reader uses (see :func:`read_format_json`).
