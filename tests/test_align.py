@@ -65,9 +65,14 @@ def test_each_method_on_different_dims(method: str) -> None:
     tgt = target_side(m, Y[200:])
     assert mapped.shape == tgt.shape
     cos = (mapped * tgt).sum(1) / np.linalg.norm(mapped, axis=1) / np.linalg.norm(tgt, axis=1)
-    # procrustes only rotates, relative keeps angles; the others fit the linear relation
-    assert cos.mean() > (0.6 if method in ("procrustes", "relative") else 0.9)
-    if method != "relative":
+    # procrustes only rotates, relative keeps angles; the others fit the linear relation (the
+    # residual MLPs by gradient descent from Procrustes, early-stopped)
+    mlp = method.startswith("residual-mlp")
+    assert cos.mean() > (0.6 if method in ("procrustes", "relative") else 0.85 if mlp else 0.9)
+    if mlp:
+        with pytest.raises(RepspaceError, match="cannot be exported"):
+            m.affine_layers()
+    elif method != "relative":
         # One affine map x @ weight_ + bias_, exported as one dense layer (CCA included).
         assert isinstance(m, AffineMap)
         ((w, b, act),) = m.affine_layers()

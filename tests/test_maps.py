@@ -98,8 +98,10 @@ def test_registry_and_unknown_kind() -> None:
     assert methods("compress") == ("truncate", "pca", "pca-whiten", "matryoshka")
     assert QUANTIZERS == ("int8", "binary")
     assert "pca-whiten+binary" in COMPRESS_METHODS and "int8" in COMPRESS_METHODS
-    assert ALIGN_METHODS == ("procrustes", "linear", "affine", "cca", "relative")
-    assert MIGRATE_METHODS == ("procrustes", "linear", "affine", "cca")
+    adapters = ("low-rank", "residual-mlp", "residual-mlp-infonce")
+    linear = ("procrustes", "linear", "affine", "cca")
+    assert (*linear, *adapters, "relative") == ALIGN_METHODS
+    assert (*linear, *adapters) == MIGRATE_METHODS
     assert make_map("pca-whiten", dim=4).get_params() == {"dim": 4, "whiten": True}
     with pytest.raises(RepspaceError, match="unknown alignment method 'pca'"):
         make_map("pca", "align", dim=4)

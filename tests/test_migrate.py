@@ -137,5 +137,70 @@ def test_plan_anchors_sentences_extra_and_advice(tmp_path: Path) -> None:
     )
     assert p.anchors == {"documents": 30, "sentences": 0, "extra": 2}
     sizes = [c["documents"] for c in p.curve]
-    assert sizes == sorted(sizes) and sizes[-1] == 30 and "--task" in p.advice
+    assert p.held_out == 6 and sizes == sorted(sizes) and sizes[-1] == 30 - 6
+    assert "--task" in p.advice
     assert p.curve[-1]["self_r@10"] == p.self_r10
+
+
+def test_plan_compares_every_method_and_start_uses_the_choice(tmp_path: Path) -> None:
+    from repspace.maps.registry import MIGRATE_METHODS
+
+    old, _ = _old_space(tmp_path, n=200)
+    p = repspace.maps.migration.plan(old, NEW, sample=150)
+    assert set(p.methods) == set(MIGRATE_METHODS) and p.held_out == 30
+    scored = {k: v for k, v in p.methods.items() if "skipped" not in v}
+    assert "residual-mlp" in scored and p.method in scored
+    best = max(scored.values(), key=lambda v: (v["self_r@10"], v["self_r@1"], v["cosine"]))
+    assert p.methods[p.method] == best and p.self_r10 == best["self_r@10"]
+    assert all(len(v["curve"]) >= 1 for v in scored.values())
+    mig = Migration.start(old, NEW, tmp_path / "mig", sample=150)
+    state = json.loads((tmp_path / "mig" / "migration.json").read_text())
+    assert state["requested"] == "auto" and state["method"] == p.method
+    assert mig.search("anything at all", 3)[0]
+    few = repspace.maps.migration.plan(old, NEW, sample=40, sentences=False, curve=False)
+    assert few.methods["residual-mlp"] == {"skipped": "32 anchor pairs, needs 100"}
+
+
+def test_bridge_fit_reuse_refine_and_refusals(tmp_path: Path) -> None:
+    from repspace.maps.bridge import fit_bridge
+
+    old, _ = _old_space(tmp_path, n=200)
+    generic = write_jsonl(tmp_path / "generic.jsonl", synthetic_docs(600, seed=11))
+    rec = fit_bridge(OLD, NEW, generic, tmp_path / "bridge", method="low-rank", limit=500)
+    assert rec.pairs == 500 and rec.corpus["texts"] == 500 and 0 < rec.held_out["cosine"] <= 1
+    assert json.loads((tmp_path / "bridge" / "bridge.json").read_text())["method"] == "low-rank"
+    p = repspace.maps.migration.plan(old, NEW, sample=150, bridge=tmp_path / "bridge", curve=False)
+    assert {"bridge", "bridge+refined"} <= set(p.methods) and p.bridge
+    alone = repspace.maps.migration.plan(
+        old, NEW, sample=150, bridge=tmp_path / "bridge", method="bridge", curve=False
+    )
+    assert alone.method == "bridge" and alone.fitted.kind == "low-rank"
+    # a bridge of another model pair, a method that needs a bridge: one line, exit 2
+    r = run("migrate", "plan", old, "hash:320", "--bridge", tmp_path / "bridge")
+    assert_one_line_error(r, "a bridge for another model pair", "NEW is hash:384")
+    r = run("migrate", "plan", old, NEW, "--method", "bridge+refined")
+    assert_one_line_error(r, "needs --bridge")
+    r = run("migrate", "bridge", OLD, NEW, "--corpus", generic, "--out", tmp_path / "bridge")
+    assert_one_line_error(r, "--overwrite")
+    r = run("migrate", "bridge", OLD, NEW, "--corpus", generic, "--out", tmp_path / "b2",
+            "--method", "residual-mlp", "--limit", "60")  # fmt: skip
+    assert_one_line_error(r, "residual-mlp map", "needs at least 100")
+    r = run("migrate", "plan", old, NEW, "--method", "residual-mlp", "--sample", "30",
+            "--no-sentences")  # fmt: skip
+    assert_one_line_error(r, "24 anchor pairs to fit on are too few (residual-mlp needs 100)")
+
+
+def test_extra_anchors_are_cached_per_model(tmp_path: Path) -> None:
+    from repspace.fsio import cache_dir
+    from repspace.maps.migration import collect_anchors
+
+    old, _ = _old_space(tmp_path, n=60)
+    generic = write_jsonl(tmp_path / "generic.jsonl", synthetic_docs(300, seed=12))
+    spaces = cache_dir() / "anchors" / "spaces"
+    before = set(spaces.glob("*")) if spaces.exists() else set()
+    a = collect_anchors(Space.open(old), NEW, 10, 0, extra_anchors=generic, extra_limit=200)
+    made = set(spaces.glob("*")) - before
+    assert a.counts()["extra"] == 200 and len(made) == 2  # NEW's and OLD's vectors
+    b = collect_anchors(Space.open(old), NEW, 20, 1, extra_anchors=generic, extra_limit=200)
+    assert set(spaces.glob("*")) - before == made  # the second time encodes nothing
+    assert np.array_equal(a.new_extra, b.new_extra) and np.array_equal(a.old_extra, b.old_extra)

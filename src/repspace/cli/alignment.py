@@ -16,6 +16,7 @@ from repspace.cli.options import (
     ModeOption,
     NormOption,
     NoVerifyOption,
+    OverwriteOption,
     QuietOption,
     ReportOption,
     WaitOption,
@@ -24,7 +25,7 @@ from repspace.cli.options import (
     out_option,
     seed_option,
 )
-from repspace.maps.registry import ALIGN_METHODS, MIGRATE_METHODS
+from repspace.maps.registry import ALIGN_METHODS, BRIDGE_METHODS, MIGRATE_METHODS
 from repspace.results import Result
 
 migrate_app = typer.Typer(
@@ -41,7 +42,14 @@ SampleOption = Annotated[
     ),
 ]
 MigrateMethodOption = Annotated[
-    choice(MIGRATE_METHODS), typer.Option(help="Map fitted NEW -> OLD.")
+    choice(("auto", *MIGRATE_METHODS, *BRIDGE_METHODS)),
+    typer.Option(help="Map fitted NEW -> OLD; auto: the best of all on held-out documents."),
+]
+ExtraLimitOption = Annotated[
+    int | None, typer.Option(help="Use a seeded sample of this many extra anchor texts.")
+]
+BridgeOption = Annotated[
+    Path | None, typer.Option(help="Bridge of this model pair to start from (migrate bridge).")
 ]
 MigrateSeedOption = Annotated[int, seed_option("the document sample")]
 
@@ -96,14 +104,18 @@ def plan_cmd(
     new: Annotated[str, typer.Argument(help="NEW encoder spec.")],
     task: Annotated[Path | None, typer.Option(help="Retrieval task for nDCG@10.")] = None,
     sample: SampleOption = 0.1,
-    method: MigrateMethodOption = "procrustes",
+    method: MigrateMethodOption = "auto",
     seed: MigrateSeedOption = 0,
     sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
     extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
+    extra_limit: ExtraLimitOption = None,
+    bridge: BridgeOption = None,
     goal: Annotated[float, typer.Option(help="Retained nDCG@10 the advice aims at.")] = 0.95,
+    quiet: QuietOption = False,
     no_verify: NoVerifyOption = False,
 ) -> None:
-    """Re-embed a sample with NEW, fit NEW->OLD, report expected quality and sample advice."""
+    """Re-embed a sample with NEW, fit every NEW->OLD method (or one), compare them on held-out
+    documents (and the task), recommend one; learning curves and sample advice."""
     from repspace.maps.migration import plan
 
     _print(
@@ -112,12 +124,15 @@ def plan_cmd(
             new,
             task=task,
             sample=sample,
-            method=method,
+            method=None if method == "auto" else method,
             seed=seed,
             sentences=sentences,
             extra_anchors=extra_anchors,
+            extra_limit=extra_limit,
+            bridge=bridge,
             goal=goal,
             verify=not no_verify,
+            progress=not quiet,
         )
     )
 
@@ -128,11 +143,14 @@ def start_cmd(
     new: Annotated[str, typer.Argument(help="NEW encoder spec.")],
     migration: Annotated[Path, typer.Argument(help="Migration directory.")],
     sample: SampleOption = 0.1,
-    method: MigrateMethodOption = "procrustes",
+    method: MigrateMethodOption = "auto",
     batch: Annotated[int, typer.Option(help="Rows per backfill shard.")] = 1000,
     seed: MigrateSeedOption = 0,
     sentences: Annotated[bool, typer.Option(help=SENTENCES_HELP)] = True,
     extra_anchors: Annotated[Path | None, typer.Option(help=EXTRA_HELP)] = None,
+    extra_limit: ExtraLimitOption = None,
+    bridge: BridgeOption = None,
+    quiet: QuietOption = False,
     wait: WaitOption = False,
     no_verify: NoVerifyOption = False,
 ) -> None:
@@ -144,15 +162,52 @@ def start_cmd(
         new,
         migration,
         sample=sample,
-        method=method,
+        method=None if method == "auto" else method,
         batch=batch,
         seed=seed,
         sentences=sentences,
         extra_anchors=extra_anchors,
+        extra_limit=extra_limit,
+        bridge=bridge,
         wait=wait,
         verify=not no_verify,
+        progress=not quiet,
     )
     _print(m.status())
+
+
+@migrate_app.command("bridge")
+def bridge_cmd(
+    old: Annotated[str, typer.Argument(help="OLD encoder spec.")],
+    new: Annotated[str, typer.Argument(help="NEW encoder spec.")],
+    corpus: Annotated[Path, typer.Option(help="Generic texts embedded by both (JSONL, ...).")],
+    out_dir: Annotated[Path, out_option("Bridge directory to write.")],
+    method: Annotated[
+        choice(MIGRATE_METHODS), typer.Option(help="Map fitted NEW -> OLD.")
+    ] = "residual-mlp",
+    limit: Annotated[int | None, typer.Option(help="A seeded sample of this many texts.")] = None,
+    seed: Annotated[int, seed_option("the text sample and the fit")] = 0,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+    wait: WaitOption = False,
+) -> None:
+    """Fit a NEW -> OLD map once per model pair on generic text, for `migrate --bridge`."""
+    from repspace.maps.bridge import fit_bridge
+
+    _print(
+        fit_bridge(
+            old,
+            new,
+            corpus,
+            out_dir,
+            method=method,
+            limit=limit,
+            seed=seed,
+            overwrite=overwrite,
+            wait=wait,
+            progress=not quiet,
+        )
+    )
 
 
 @migrate_app.command("backfill")

@@ -30,7 +30,8 @@ import hashlib
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -57,6 +58,24 @@ FORMAT = "repspace.map"
 FORMAT_VERSION = 1
 CONFIG = "map.json"
 WEIGHTS = "map.safetensors"
+
+
+@contextmanager
+def torch_fitting(threads: int, seed: int) -> Iterator[Any]:
+    """A seeded, deterministic torch session on ``threads`` intra-op threads (restored after),
+    for maps trained with torch on CPU; yields a seeded ``torch.Generator``."""
+    import torch
+
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
+    finally:
+        torch.use_deterministic_algorithms(old_det)
+        torch.set_num_threads(old_threads)
 
 
 def as_matrix(X: Any, name: str = "vectors") -> tuple[np.ndarray, str | None]:

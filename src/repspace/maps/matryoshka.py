@@ -74,7 +74,7 @@ import numpy as np
 
 from repspace.errors import RepspaceError
 from repspace.kernels import cosine_knn, eigh, unit_rows
-from repspace.maps.base import Map, check_finite
+from repspace.maps.base import Map, check_finite, torch_fitting
 from repspace.maps.truncate import check_dim
 from repspace.progress import progress_bar
 
@@ -203,13 +203,7 @@ class MatryoshkaAdaptor(Map):
             val_nn = val_rows[neighbours(x[val_rows], min(k, len(val_rows) - 1), None, rng)]
         hidden = int(self.hidden or d)
 
-        old_threads = torch.get_num_threads()
-        old_det = torch.are_deterministic_algorithms_enabled()
-        torch.set_num_threads(max(1, int(self.threads)))
-        torch.use_deterministic_algorithms(True)
-        try:
-            torch.manual_seed(self.seed)
-            gen = torch.Generator().manual_seed(self.seed)
+        with torch_fitting(self.threads, self.seed) as gen:
             lin1 = torch.nn.Linear(d, hidden)
             lin2 = torch.nn.Linear(hidden, d)
             torch.nn.init.zeros_(lin2.weight)
@@ -291,9 +285,6 @@ class MatryoshkaAdaptor(Map):
                             break
                     keep.restore()
                     self.supervised_best_step_ = keep.step if n_held else self.supervised_steps
-        finally:
-            torch.use_deterministic_algorithms(old_det)
-            torch.set_num_threads(old_threads)
         self.weight1_ = lin1.weight.detach().numpy().copy()
         self.bias1_ = lin1.bias.detach().numpy().copy()
         self.weight2_ = lin2.weight.detach().numpy().copy()

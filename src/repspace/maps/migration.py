@@ -3,8 +3,13 @@
 Following the backward-compatibility literature (BT², Shen et al. 2020 "Towards
 Backward-Compatible Representation Learning"; Ricci et al. "Backward-Compatible Aligned
 Representations via an Orthogonal Transformation Layer") but with a post-hoc map instead of
-training: a NEW→OLD map (Procrustes by default, see :mod:`repspace.maps.aligners`) is fitted on a
-sample of documents re-embedded with NEW.
+training: a NEW→OLD map is fitted on a sample of documents re-embedded with NEW. Which map is
+chosen by measurement (``method=None``, "auto"): every migrate method (:mod:`repspace.maps.
+aligners`, and the Drift-Adapter maps of :mod:`repspace.maps.adapters`: low-rank affine, residual
+MLP) is fitted without the last ``HOLD_OUT`` of the sampled documents and scored on them (and on
+a task when given); the best is refitted on the whole sample. A bridge
+(:mod:`repspace.maps.bridge`, fitted once per model pair on generic text) joins the comparison
+as it is and refined on the sample.
 
 Anchors. A map from NEW (e.g. 384 or 768 dims) to OLD fitted on the sampled documents alone is
 under-determined when the sample is small (10% of 400 documents = 40 pairs for a 384-dim map).
@@ -13,13 +18,15 @@ and Text-to-Concept (Moayeri et al. 2023), which fits its linear map on generic 
 the task's, we add anchor pairs that cost no more of the user's corpus: by default (``sentences``)
 the sentences of every sampled multi-sentence document, embedded with both NEW and OLD (about one
 more pass of the sample through each model; OLD's doc vectors are the stored ones), and
-optionally ``extra_anchors``: any corpus of general text embedded with both models. OLD is the
+optionally ``extra_anchors``: any corpus of general text (or a seeded sample of ``extra_limit``
+of it) embedded with both models, cached per model fingerprint. OLD is the
 encoder recorded in the space's manifest (fingerprint-checked). ``bench/align.py`` measures each
 source of anchors; ``plan`` reports a learning curve and how many re-embedded documents reach the
 goal (95% of OLD→OLD nDCG@10 by default).
 
-1. :func:`plan` re-embeds a sample with NEW, fits NEW→OLD, reports nDCG@10 of NEW queries mapped
-   into OLD vs OLD queries on a task (or, without a task, held-out self-retrieval).
+1. :func:`plan` re-embeds a sample with NEW, fits and compares the NEW→OLD maps, reports
+   nDCG@10 of NEW queries mapped into OLD vs OLD queries on a task (and held-out
+   self-retrieval), with each method's learning curve.
 2. :func:`start` writes the migration state (``migration.json``, atomic) and the map; from then
    on :meth:`Migration.search` embeds queries with NEW and maps them into OLD.
 3. :meth:`Migration.backfill` re-embeds documents with NEW into ``MIGDIR/new`` in shards of
@@ -69,7 +76,8 @@ from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid
 from repspace.index.lexical import LexicalIndex, lexical_meta_problem
 from repspace.kernels import cosine_search, top_k, unit_rows
 from repspace.maps.base import Map, load_map
-from repspace.maps.registry import MIGRATE_METHODS, make_map
+from repspace.maps.bridge import anchor_texts, load_bridge, pair_vectors
+from repspace.maps.registry import BRIDGE_METHODS, MIGRATE_METHODS, make_map, map_class
 from repspace.progress import progress_bar
 from repspace.results import INTERNAL, OPTIONAL, Result, renamed
 from repspace.space import Space, SpaceWriter, open_space, read_manifest
@@ -143,19 +151,6 @@ def sentence_anchors(texts: list[str]) -> tuple[list[str], np.ndarray]:
     return out, np.array(owner, dtype=np.int64)
 
 
-def _extra_texts(extra: str | Path | list[str] | None) -> list[str]:
-    if extra is None:
-        return []
-    if isinstance(extra, list):
-        return [t for t in extra if t.strip()]
-    from repspace.corpus import as_corpus
-
-    texts = [r.text for r in as_corpus(extra) if r.text.strip()]
-    if not texts:
-        raise RepspaceError(f"--extra-anchors {extra}: no texts found; give a corpus file")
-    return texts
-
-
 def _sample_rows(n: int, sample: int | float, seed: int) -> np.ndarray:
     k = round(sample * n) if isinstance(sample, float) and sample < 1 else int(sample)
     k = max(2, min(k, n))
@@ -176,17 +171,23 @@ def collect_anchors(
     *,
     sentences: bool = True,
     extra_anchors: str | Path | list[str] | None = None,
+    extra_limit: int | None = None,
+    progress: bool = False,
 ) -> Anchors:
     """Re-embed ``sample`` documents with NEW (their OLD vectors are the stored ones) and, with
     ``sentences``, their sentences with both NEW and OLD; ``extra_anchors`` (a corpus, or a list
-    of texts) are embedded with both too. Sentences and extra texts need the OLD encoder, loaded
-    from the space's manifest and checked against its fingerprint."""
+    of texts; ``extra_limit``: a seeded sample of that many) are embedded with both too, cached
+    (:func:`repspace.maps.bridge.pair_vectors`; the sample does not depend on ``seed``, so every
+    migration with the same extra anchors shares their vectors). Sentences and extra texts need
+    the OLD encoder, loaded from the space's manifest and checked against its fingerprint."""
     texts = _old_texts(old)
     rows = _sample_rows(old.n, sample, seed)
     enc = load_encoder(new_encoder)
     docs = [texts[i] for i in rows]
     sents, owner = sentence_anchors(docs) if sentences else ([], np.zeros(0, np.int64))
-    extra = _extra_texts(extra_anchors)
+    extra_ids, extra = (
+        anchor_texts(extra_anchors, extra_limit) if extra_anchors is not None else ([], [])
+    )
     old_enc = None
     if sents or extra:
         old_enc = load_recorded_encoder(
@@ -194,6 +195,11 @@ def collect_anchors(
             old.path,
             "anchor sentences and --extra-anchors need the OLD encoder; pass --no-sentences",
         )
+    new_extra, old_extra = (
+        pair_vectors(extra_ids, extra, enc, old_enc, progress=progress)
+        if old_enc is not None
+        else (np.zeros((0, enc.dim), np.float32), np.zeros((0, old.dim), np.float32))
+    )
     return Anchors(
         rows=rows,
         new_docs=_embed(enc, docs, enc.dim),
@@ -201,45 +207,50 @@ def collect_anchors(
         new_sents=_embed(enc, sents, enc.dim),
         old_sents=_embed(old_enc, sents, old.dim),
         owner=owner,
-        new_extra=_embed(enc, extra, enc.dim),
-        old_extra=_embed(old_enc, extra, old.dim),
+        new_extra=new_extra,
+        old_extra=old_extra,
     )
 
 
-def _check_method(method: str) -> None:
-    if method not in MIGRATE_METHODS:
-        raise RepspaceError(f"migrate: method must be one of {', '.join(MIGRATE_METHODS)}")
+#: Share of the sampled documents ``plan`` holds out to compare methods (at least 5 documents).
+HOLD_OUT = 0.2
 
 
-def _fit(a: Anchors, method: str, docs: int | None = None, **fingerprints: str | None) -> Any:
-    """The ``method`` map NEW→OLD fitted on the anchors of the first ``docs`` documents;
-    ``fingerprints``: ``source_fingerprint``/``target_fingerprint`` (NEW's, OLD's)."""
+def _candidates(method: str | None, bridge: Map | None) -> list[str]:
+    """The methods to compare: the one asked for, or every migrate method (and, with a bridge,
+    the bridge alone and refined)."""
+    known = (*MIGRATE_METHODS, *BRIDGE_METHODS)
+    if method is not None and method not in known:
+        raise RepspaceError(f"migrate: method must be one of auto, {', '.join(known)}")
+    if method in BRIDGE_METHODS and bridge is None:
+        raise RepspaceError(f"migrate: method {method} needs --bridge (see `migrate bridge`)")
+    if method is not None:
+        return [method]
+    return [*MIGRATE_METHODS, *(BRIDGE_METHODS if bridge is not None else ())]
+
+
+def _fit(
+    a: Anchors,
+    method: str,
+    docs: int | None = None,
+    bridge: Map | None = None,
+    **fingerprints: str | None,
+) -> Map:
+    """The ``method`` map NEW→OLD fitted on the anchors of the first ``docs`` documents (the
+    bridge, as it is or refined on them); ``fingerprints``: ``source_fingerprint`` /
+    ``target_fingerprint`` (NEW's, OLD's)."""
+    if method == "bridge":
+        assert bridge is not None
+        return bridge
     x, y = a.pairs(docs)
+    if method == "bridge+refined":
+        return make_map("residual-mlp").fit(x, y, init=bridge, **fingerprints)
     return make_map(method, "migrate").fit(x, y, **fingerprints)
 
 
-def _fit_sample(
-    old: Space,
-    new_encoder: str,
-    sample: int | float,
-    method: str,
-    seed: int,
-    *,
-    sentences: bool = True,
-    extra_anchors: str | Path | list[str] | None = None,
-) -> tuple[Any, Anchors]:
-    _check_method(method)
-    _old_texts(old)
-    a = collect_anchors(
-        old, new_encoder, sample, seed, sentences=sentences, extra_anchors=extra_anchors
-    )
-    m = _fit(
-        a,
-        method,
-        source_fingerprint=load_encoder(new_encoder).fingerprint,
-        target_fingerprint=old.fingerprint,
-    )
-    return m, a
+def _min_anchors(method: str) -> int:
+    kind = "residual-mlp" if method == "bridge+refined" else method
+    return 0 if method == "bridge" else int(map_class(kind).min_anchors)
 
 
 def _curve_sizes(n: int, sample: int) -> list[int]:
@@ -279,25 +290,34 @@ class MigrationPlan(Result):
     """What :func:`plan` expects of a migration; ``to_dict()`` is ``repspace migrate plan``'s
     output (without the map object)."""
 
-    #: The OLD space, the NEW encoder spec, the map method.
+    #: The OLD space, the NEW encoder spec, the map method used (the recommended one unless one
+    #: was asked for).
     old: str
     new: str
     method: str
     #: Documents re-embedded with NEW, and the anchor pairs fitted on (documents, sentences, ...).
     sample: int
     anchors: dict[str, int]
-    #: With a task: OLD→OLD and NEW-mapped→OLD nDCG@10, their ratio (None when OLD→OLD is 0),
-    #: the task's name.
+    #: The bridge started from (its directory), when one was given.
+    bridge: str | None = field(default=None, metadata=OPTIONAL)
+    #: With a task: OLD→OLD and NEW-mapped→OLD nDCG@10 of the map fitted on the whole sample,
+    #: their ratio (None when OLD→OLD is 0), the task's name.
     old_ndcg10: float | None = field(default=None, metadata=OPTIONAL)
     mapped_ndcg10: float | None = field(default=None, metadata=OPTIONAL)
     retained: float | None = None
     task: str | None = field(default=None, metadata=OPTIONAL)
-    #: Without a task: held-out documents, mapped from NEW, retrieving their own OLD vector.
+    #: Held-out sampled documents, mapped from NEW, retrieving their own OLD vector among all of
+    #: the space's (by the chosen method fitted without them).
     self_r1: float | None = field(default=None, metadata=renamed("self_r@1", optional=True))
     self_r10: float | None = field(default=None, metadata=renamed("self_r@10", optional=True))
-    #: The learning curve (one dict per sample size) and the sample-size advice.
+    #: The chosen method's learning curve (one dict per number of sampled documents fitted on)
+    #: and the sample-size advice.
     curve: list[dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
     advice: str | None = field(default=None, metadata=OPTIONAL)
+    #: Every method compared: held-out scores (and task scores), its curve, or why skipped.
+    methods: dict[str, dict[str, Any]] | None = field(default=None, metadata=OPTIONAL)
+    #: Sampled documents held out to compare the methods.
+    held_out: int | None = field(default=None, metadata=OPTIONAL)
     #: The map NEW→OLD fitted on the whole sample.
     fitted: Map = field(metadata=INTERNAL, repr=False, compare=False)
 
@@ -326,83 +346,174 @@ class MigrationStatus(Result):
     map: str | None
 
 
+class _Scorer:
+    """Scores a map NEW→OLD: on held-out sampled documents (mean cosine over them and their
+    sentences; each retrieving its own OLD row among all of the space's) and, with a task, by
+    nDCG@10 of mapped NEW queries over OLD's documents."""
+
+    def __init__(self, old: Space, a: Anchors, held: int, task: Any, new_encoder: str):
+        k = len(a.rows)
+        self.space = np.asarray(old.vectors)
+        self.held_rows = a.rows[k - held :]
+        keep = a.owner >= k - held
+        self.x = np.concatenate([a.new_docs[k - held :], a.new_sents[keep]])
+        self.y = np.concatenate([a.old_docs[k - held :], a.old_sents[keep]])
+        self.task = task
+        if task is not None:
+            old_enc = load_encoder(old.encoder_spec or "")
+            new_enc = load_encoder(new_encoder)
+            qs = list(task.queries.values())
+            self.docs = encode_sorted(old_enc, task.doc_texts, old_enc.default_batch_size)
+            self.q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
+            q_old = encode_sorted(old_enc, qs, old_enc.default_batch_size)
+            self.base = retrieval_metrics(task, q_old, self.docs)["metrics"]["ndcg@10"]
+
+    def ndcg(self, m: Map) -> dict[str, Any]:
+        nd = retrieval_metrics(self.task, m.transform(self.q_new), self.docs)["metrics"]["ndcg@10"]
+        return {"ndcg10": nd, "retained": nd / self.base if self.base else None}
+
+    def __call__(self, m: Map) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if len(self.held_rows):
+            mapped = m.transform(self.x)
+            n = len(self.held_rows)
+            _, idx = cosine_search(mapped[:n], self.space, 10)
+            own = self.held_rows[:, None]
+            out = {
+                "cosine": float((unit_rows(mapped) * unit_rows(self.y)).sum(1).mean()),
+                "self_r@1": float((idx[:, :1] == own).any(1).mean()),
+                "self_r@10": float((idx == own).any(1).mean()),
+            }
+        return out | (self.ndcg(m) if self.task is not None else {})
+
+    def key(self, scores: dict[str, Any]) -> tuple[float, ...]:
+        """How methods are ranked: retained nDCG@10 with a task, else held-out self-retrieval
+        (R@10, then R@1), then the held-out cosine."""
+        first = (scores.get("retained") or 0.0,) if self.task is not None else ()
+        rest = tuple(scores.get(k, 0.0) for k in ("self_r@10", "self_r@1", "cosine"))
+        return first + rest
+
+
 def plan(
     old: str | Path | Space,
     new_encoder: str,
     *,
     task: Any = None,
     sample: int | float = 0.1,
-    method: str = "procrustes",
+    method: str | None = None,
     seed: int = 0,
     sentences: bool = True,
     extra_anchors: str | Path | list[str] | None = None,
+    extra_limit: int | None = None,
+    bridge: str | Path | None = None,
+    curve: bool = True,
     goal: float = GOAL,
     verify: bool = True,
+    progress: bool = False,
 ) -> MigrationPlan:
-    """Fit NEW→OLD on ``sample`` documents and report the expected retrieval quality (OLD's
-    shards checksum-verified first unless ``verify`` is False).
+    """Fit NEW→OLD maps on ``sample`` re-embedded documents (with their sentences and the extra
+    anchors) and choose one by measurement (OLD's shards checksum-verified first unless
+    ``verify`` is False).
 
-    With a retrieval ``task`` (path or :class:`RetrievalTask`): nDCG@10 of OLD queries on OLD
-    documents vs NEW queries mapped into OLD, and their ratio. Without: held-out documents of the
-    space, mapped from NEW, retrieve their own OLD vector (R@1, R@10). Either way a learning
-    curve (the map refitted on the first 1%, 2%, 5%, ... of the space's documents in the sample,
-    with their sentences and the extra anchors) and ``advice``: how many re-embedded documents
+    Every migrate method (``method=None``; with a ``bridge``, also the bridge alone and refined)
+    is fitted without the last ``HOLD_OUT`` of the sampled documents and scored on them (mean
+    cosine to their OLD vectors, and each retrieving its own OLD row among all of the space's:
+    self R@1, R@10) and, with a retrieval ``task``, by nDCG@10 of NEW queries mapped into OLD
+    vs OLD queries. The best (task first, then the held-out scores) is recommended and refitted
+    on the whole sample. With ``curve``, each method's learning curve (refitted on the first
+    1%, 2%, 5%, ... of the space's documents) and ``advice``: how many re-embedded documents
     reach ``goal`` of OLD→OLD nDCG@10 (with a task)."""
+    old = open_space(old, verify=verify)
+    result, _ = _plan(old, new_encoder, task=task, sample=sample, method=method, seed=seed,
+                      sentences=sentences, extra_anchors=extra_anchors, extra_limit=extra_limit,
+                      bridge=bridge, curve=curve, goal=goal, progress=progress)  # fmt: skip
+    return result
+
+
+def _plan(
+    old: Space,
+    new_encoder: str,
+    *,
+    task: Any,
+    sample: int | float,
+    method: str | None,
+    seed: int,
+    sentences: bool,
+    extra_anchors: str | Path | list[str] | None,
+    extra_limit: int | None,
+    bridge: str | Path | None,
+    curve: bool,
+    goal: float,
+    progress: bool,
+) -> tuple[MigrationPlan, Anchors]:
     from repspace.evaluation.tasks import load_task
 
-    old = open_space(old, verify=verify)
-    m, a = _fit_sample(
-        old, new_encoder, sample, method, seed, sentences=sentences, extra_anchors=extra_anchors
+    _old_texts(old)
+    new_fp = load_encoder(new_encoder).fingerprint
+    fps = {"source_fingerprint": new_fp, "target_fingerprint": old.fingerprint}
+    bridge_map = (
+        load_bridge(bridge, old_fingerprint=old.fingerprint, new_fingerprint=new_fp)
+        if bridge is not None
+        else None
     )
-    rows = a.rows
+    names = _candidates(method, bridge_map)
+    a = collect_anchors(old, new_encoder, sample, seed, sentences=sentences,
+                        extra_anchors=extra_anchors, extra_limit=extra_limit,
+                        progress=progress)  # fmt: skip
+    k = len(a.rows)
+    t = load_task(task) if isinstance(task, str | Path) else task
+    compare = len(names) > 1 or curve
+    held = max(1, round(HOLD_OUT * k)) if compare and k >= 5 else 0
+    score = _Scorer(old, a, held, t, new_encoder)
+    sizes = _curve_sizes(old.n, k - held) if curve else [k - held]
+    methods: dict[str, dict[str, Any]] = {}
+    for name in names if compare else []:
+        pairs = len(a.pairs(k - held)[0])
+        if pairs < _min_anchors(name):
+            methods[name] = {"skipped": f"{pairs} anchor pairs, needs {_min_anchors(name)}"}
+            continue
+        points = [
+            {**a.counts(size), **score(_fit(a, name, size, bridge_map))}
+            for size in sizes
+            if len(a.pairs(size)[0]) >= _min_anchors(name)
+        ]
+        methods[name] = {**points[-1], "curve": points}
+    scored = [n for n in names if n in methods and "skipped" not in methods[n]]
+    if compare and not scored:
+        needs = ", ".join(f"{n} needs {_min_anchors(n)}" for n in names)
+        raise RepspaceError(
+            f"migrate: {len(a.pairs(k - held)[0])} anchor pairs to fit on are too few ({needs}); "
+            "re-embed more documents (--sample) or add --extra-anchors"
+        )
+    chosen = max(scored, key=lambda n: score.key(methods[n])) if compare else names[0]
+    m = _fit(a, chosen, None, bridge_map, **fps)
     out = MigrationPlan(
         old=str(old.path),
         new=new_encoder,
-        method=method,
-        sample=len(rows),
+        method=chosen,
+        sample=k,
         anchors=a.counts(),
+        bridge=str(bridge) if bridge is not None else None,
         fitted=m,
+        methods=methods or None,
+        held_out=held if compare else None,
     )
-    sizes = _curve_sizes(old.n, len(rows))
-    new_enc = load_encoder(new_encoder)
-    curve: list[dict[str, Any]] = []
-    if task is not None:
-        t = load_task(task) if isinstance(task, str | Path) else task
-        old_enc = load_encoder(old.encoder_spec or "")
-        qs = list(t.queries.values())
-        docs_old = encode_sorted(old_enc, t.doc_texts, old_enc.default_batch_size)
-        q_old = encode_sorted(old_enc, qs, old_enc.default_batch_size)
-        q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
-        base = retrieval_metrics(t, q_old, docs_old)["metrics"]["ndcg@10"]
-        mapped = retrieval_metrics(t, m.transform(q_new), docs_old)["metrics"]["ndcg@10"]
-        out.old_ndcg10, out.mapped_ndcg10 = base, mapped
-        out.retained = (mapped / base) if base else None
+    nd = score.ndcg(m) if t is not None else {}
+    if t is not None:
+        out.old_ndcg10, out.mapped_ndcg10, out.retained = score.base, nd["ndcg10"], nd["retained"]
         out.task = t.name
-        for k in sizes:
-            mk = m if k == len(rows) else _fit(a, method, k)
-            nd = retrieval_metrics(t, mk.transform(q_new), docs_old)["metrics"]["ndcg@10"]
-            curve.append({**a.counts(k), "ndcg10": nd, "retained": nd / base if base else None})
-        out.curve = curve
-        out.advice = _advice(curve, "retained", goal if base else None, old.n)
-    else:
-        held = np.setdiff1d(np.arange(old.n), rows)[:2000]
-        if len(held):
-            texts = _old_texts(old)
-            qn = encode_sorted(new_enc, [texts[i] for i in held], new_enc.default_batch_size)
-            own = held[:, None]
-            for k in sizes:
-                mk = m if k == len(rows) else _fit(a, method, k)
-                _, idx = cosine_search(mk.transform(qn), np.asarray(old.vectors), 10)
-                curve.append({
-                    **a.counts(k),
-                    "self_r@1": float((idx[:, :1] == own).any(1).mean()),
-                    "self_r@10": float((idx == own).any(1).mean()),
-                })  # fmt: skip
-            out.self_r1 = curve[-1]["self_r@1"]
-            out.self_r10 = curve[-1]["self_r@10"]
-            out.curve = curve
-            out.advice = _advice(curve, "self_r@10", None, old.n)
-    return out
+    if compare and held:
+        out.self_r1 = methods[chosen].get("self_r@1")
+        out.self_r10 = methods[chosen].get("self_r@10")
+    if curve and (t is not None or held):
+        # the whole sample's point, when a task can score it (held-out scores cannot)
+        out.curve = methods[chosen]["curve"] + ([{**a.counts(), **nd}] if held and nd else [])
+        out.advice = (
+            _advice(out.curve, "retained", goal if score.base else None, old.n)
+            if t is not None
+            else _advice(out.curve, "self_r@10", None, old.n)
+        )
+    return out, a
 
 
 #: The JSON kind of every field of ``migration.json`` (see :func:`read_format_json`).
@@ -472,46 +583,44 @@ class Migration:
         path: str | Path,
         *,
         sample: int | float = 0.1,
-        method: str = "procrustes",
+        method: str | None = None,
         batch: int = 1000,
         seed: int = 0,
         sentences: bool = True,
         extra_anchors: str | Path | list[str] | None = None,
+        extra_limit: int | None = None,
+        bridge: str | Path | None = None,
         wait: bool = False,
         verify: bool = True,
+        progress: bool = False,
     ) -> Migration:
-        """Fit the NEW→OLD map (anchors as in :func:`plan`) and record the migration; search
-        works at once. One writer per migration directory (``wait``: wait for another). OLD's
-        shards are checksum-verified first unless ``verify`` is False."""
+        """Fit the NEW→OLD map (anchors and, unless ``method`` is given, the method chosen as
+        in :func:`plan`) and record the migration; search works at once. One writer per
+        migration directory (``wait``: wait for another). OLD's shards are checksum-verified
+        first unless ``verify`` is False."""
         path = Path(path)
+        requested = method or "auto"
         if (path / STATE).exists():
             done = read_json(path / STATE)
-            same = (done.get("old"), done.get("new_encoder"), done.get("method"), done.get("batch"))
-            if same == (str(Path(old).resolve()), new_encoder, method, int(batch)):
+            asked = done.get("requested", done.get("method"))
+            same = (done.get("old"), done.get("new_encoder"), asked, done.get("batch"))
+            if same == (str(Path(old).resolve()), new_encoder, requested, int(batch)):
                 # this very start, recorded (a re-run after a crash)
                 return cls.open(path, verify=verify)
             raise RepspaceError(
                 f"{path}: another migration is already recorded here; use it or remove it"
             )
         old_space = open_space(old, verify=verify)
-        m, a = _fit_sample(
-            old_space,
-            new_encoder,
-            sample,
-            method,
-            seed,
-            sentences=sentences,
-            extra_anchors=extra_anchors,
-        )
+        chosen, a = _plan(old_space, new_encoder, task=None, sample=sample, method=method,
+                          seed=seed, sentences=sentences, extra_anchors=extra_anchors,
+                          extra_limit=extra_limit, bridge=bridge, curve=False, goal=GOAL,
+                          progress=progress)  # fmt: skip
+        m = chosen.fitted
         new_vecs, old_vecs = a.new_docs, a.old_docs
         path.mkdir(parents=True, exist_ok=True)
         m.save(path / "map")
         lexical = LexicalIndex.build(_old_texts(old_space)).save(path / LEXICAL)
-        mapped = unit_rows(m.transform(new_vecs))
-        stats = {
-            "old": _cos_stats(unit_rows(old_vecs), mapped),
-            "new": _cos_stats(unit_rows(new_vecs), unit_rows(new_vecs)),
-        }
+        stats = score_stats(m, new_vecs, old_vecs)
         state = {
             "format": "repspace.migration",
             "old": str(Path(old).resolve()),
@@ -519,7 +628,8 @@ class Migration:
             "new_encoder": new_encoder,
             "new_fingerprint": load_encoder(new_encoder).fingerprint,
             "map": "map",
-            "method": method,
+            "method": chosen.method,
+            "requested": requested,
             "anchors": a.counts(),
             "batch": int(batch),
             "n": old_space.n,
@@ -697,22 +807,53 @@ class Migration:
         """The mixed dense score of every old row for every query: the first ``done`` rows by
         NEW, the rest by OLD with the mapped query, calibrated into NEW's cosine units."""
         enc = load_encoder(self.state["new_encoder"])
-        q = unit_rows(enc.encode(queries, batch_size=enc.default_batch_size))
+        q = enc.encode(queries, batch_size=enc.default_batch_size)
         done = self._rows_done()
         n = int(self.state["n"])
-        stats = self.state.get("score_stats") or {}
-        out = np.empty((len(queries), n), np.float32)
+        new_docs = np.zeros((0, enc.dim), np.float32)
         if done > 0:
             new = Space.open(self.new_path, allow_building=True, verify=self.verify)
-            out[:, :done] = q @ unit_rows(np.asarray(new.vectors)[:done]).T
+            new_docs = np.asarray(new.vectors)[:done]
+        m = None
         if done < n:
             if not self.state["map"]:
                 raise RepspaceError(f"{self.path}: the map is retired but rows are missing")
             m = load_map(self.path / self.state["map"])
-            qm = unit_rows(m.transform(q))
-            old = unit_rows(np.asarray(self.old.vectors)[done:])
-            out[:, done:] = _calibrated(qm @ old.T, stats.get("old"), stats.get("new"))
-        return out
+        old_docs = np.asarray(self.old.vectors)[done:]
+        return mixed_scores(q, m, new_docs, old_docs, self.state.get("score_stats"))
+
+
+def score_stats(m: Map, new_docs: np.ndarray, old_docs: np.ndarray) -> dict[str, Any]:
+    """The score statistics of the mixed search (see the module docstring), from paired sample
+    documents: OLD-space cosines of mapped NEW vectors to OLD ones, NEW cosines among NEW ones."""
+    mapped = unit_rows(m.transform(new_docs))
+    return {
+        "old": _cos_stats(unit_rows(old_docs), mapped),
+        "new": _cos_stats(unit_rows(new_docs), unit_rows(new_docs)),
+    }
+
+
+def mixed_scores(
+    q: np.ndarray,
+    m: Map | None,
+    new_docs: np.ndarray,
+    old_docs: np.ndarray,
+    stats: dict[str, Any] | None,
+) -> np.ndarray:
+    """The mixed dense score of NEW queries ``q`` against the backfilled rows (``new_docs``,
+    first) and the rest (``old_docs``, through the map ``m``), calibrated into NEW's cosine
+    units by ``stats`` (:func:`score_stats`)."""
+    q = unit_rows(q)
+    out = np.empty((len(q), len(new_docs) + len(old_docs)), np.float32)
+    done = len(new_docs)
+    if done:
+        out[:, :done] = q @ unit_rows(new_docs).T
+    if len(old_docs):
+        assert m is not None
+        qm = unit_rows(m.transform(q))
+        stats = stats or {}
+        out[:, done:] = _calibrated(qm @ unit_rows(old_docs).T, stats.get("old"), stats.get("new"))
+    return out
 
 
 def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

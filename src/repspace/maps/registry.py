@@ -50,6 +50,12 @@ REGISTRY: dict[str, MapKind] = {
     "linear": MapKind("repspace.maps.aligners:Linear", ("align", "migrate")),
     "affine": MapKind("repspace.maps.aligners:Affine", ("align", "migrate")),
     "cca": MapKind("repspace.maps.aligners:CCA", ("align", "migrate")),
+    "low-rank": MapKind("repspace.maps.adapters:LowRankAffine", ("align", "migrate")),
+    "residual-mlp": MapKind(
+        "repspace.maps.adapters:ResidualMLP",
+        ("align", "migrate"),
+        {"residual-mlp-infonce": {"loss": "infonce"}},
+    ),
     "relative": MapKind("repspace.maps.aligners:Relative", ("align",)),
 }
 
@@ -125,3 +131,6 @@ COMPRESS_METHODS = (
 ALIGN_METHODS = methods("align")
 #: ``repspace migrate --method``.
 MIGRATE_METHODS = methods("migrate")
+#: ``repspace migrate --method`` values beyond the map kinds, with ``--bridge``: the bridge as it
+#: is, or refined on the user's sample.
+BRIDGE_METHODS = ("bridge", "bridge+refined")
