@@ -69,16 +69,26 @@ def pair_vectors(
     return cache.vectors(new, ids, texts), cache.vectors(old, ids, texts)
 
 
-def held_out_quality(m: Map, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Held-out pairs: mean cosine of mapped NEW to OLD, and how often a mapped NEW vector finds
-    its own OLD partner first / in the top 10 among the held-out OLD vectors."""
+def held_out_quality(
+    m: Map,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    pool: np.ndarray | None = None,
+    own: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Held-out pairs: mean cosine of mapped NEW (``x``) to OLD (``y``), and how often one of the
+    first ``len(own)`` mapped rows finds its own OLD vector (row ``own[i]`` of ``pool``; by default
+    every row, among ``y``) first / in the top 10."""
+    pool = y if pool is None else pool
+    own = np.arange(len(y)) if own is None else own
     mapped = m.transform(x)
-    _, idx = cosine_search(mapped, y, min(10, len(y)))
-    own = np.arange(len(y))[:, None]
+    _, idx = cosine_search(mapped[: len(own)], pool, min(10, len(pool)))
+    hit = idx == own[:, None]
     return {
         "cosine": float((unit_rows(mapped) * unit_rows(y)).sum(1).mean()),
-        "r@1": float((idx[:, :1] == own).any(1).mean()),
-        "r@10": float((idx == own).any(1).mean()),
+        "self_r@1": float(hit[:, :1].any(1).mean()),
+        "self_r@10": float(hit.any(1).mean()),
     }
 
 

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from repspace.encoders import load_encoder, load_recorded_encoder
+from repspace.encoders import Encoder, load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import retrieval_metrics
 from repspace.fsio import (
@@ -74,9 +74,9 @@ from repspace.fsio import (
 )
 from repspace.index.fusion import Candidates, Fusion, check_mode, hybrid
 from repspace.index.lexical import LexicalIndex, lexical_meta_problem
-from repspace.kernels import cosine_search, top_k, unit_rows
+from repspace.kernels import top_k, unit_rows
 from repspace.maps.base import Map, load_map
-from repspace.maps.bridge import anchor_texts, load_bridge, pair_vectors
+from repspace.maps.bridge import anchor_texts, held_out_quality, load_bridge, pair_vectors
 from repspace.maps.registry import BRIDGE_METHODS, MIGRATE_METHODS, make_map, map_class
 from repspace.progress import progress_bar
 from repspace.results import INTERNAL, OPTIONAL, Result, renamed
@@ -165,7 +165,7 @@ def _embed(enc: Any, texts: list[str], dim: int) -> np.ndarray:
 
 def collect_anchors(
     old: Space,
-    new_encoder: str,
+    new_encoder: str | Encoder,
     sample: int | float,
     seed: int,
     *,
@@ -351,7 +351,7 @@ class _Scorer:
     sentences; each retrieving its own OLD row among all of the space's) and, with a task, by
     nDCG@10 of mapped NEW queries over OLD's documents."""
 
-    def __init__(self, old: Space, a: Anchors, held: int, task: Any, new_encoder: str):
+    def __init__(self, old: Space, a: Anchors, held: int, task: Any, new_enc: Encoder):
         k = len(a.rows)
         self.space = np.asarray(old.vectors)
         self.held_rows = a.rows[k - held :]
@@ -361,7 +361,6 @@ class _Scorer:
         self.task = task
         if task is not None:
             old_enc = load_encoder(old.encoder_spec or "")
-            new_enc = load_encoder(new_encoder)
             qs = list(task.queries.values())
             self.docs = encode_sorted(old_enc, task.doc_texts, old_enc.default_batch_size)
             self.q_new = encode_sorted(new_enc, qs, new_enc.default_batch_size)
@@ -373,17 +372,11 @@ class _Scorer:
         return {"ndcg10": nd, "retained": nd / self.base if self.base else None}
 
     def __call__(self, m: Map) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if len(self.held_rows):
-            mapped = m.transform(self.x)
-            n = len(self.held_rows)
-            _, idx = cosine_search(mapped[:n], self.space, 10)
-            own = self.held_rows[:, None]
-            out = {
-                "cosine": float((unit_rows(mapped) * unit_rows(self.y)).sum(1).mean()),
-                "self_r@1": float((idx[:, :1] == own).any(1).mean()),
-                "self_r@10": float((idx == own).any(1).mean()),
-            }
+        out = (
+            held_out_quality(m, self.x, self.y, pool=self.space, own=self.held_rows)
+            if len(self.held_rows)
+            else {}
+        )
         return out | (self.ndcg(m) if self.task is not None else {})
 
     def key(self, scores: dict[str, Any]) -> tuple[float, ...]:
@@ -449,7 +442,8 @@ def _plan(
     from repspace.evaluation.tasks import load_task
 
     _old_texts(old)
-    new_fp = load_encoder(new_encoder).fingerprint
+    new_enc = load_encoder(new_encoder)  # once: loading and fingerprinting read the weights
+    new_fp = new_enc.fingerprint
     fps = {"source_fingerprint": new_fp, "target_fingerprint": old.fingerprint}
     bridge_map = (
         load_bridge(bridge, old_fingerprint=old.fingerprint, new_fingerprint=new_fp)
@@ -457,14 +451,14 @@ def _plan(
         else None
     )
     names = _candidates(method, bridge_map)
-    a = collect_anchors(old, new_encoder, sample, seed, sentences=sentences,
+    a = collect_anchors(old, new_enc, sample, seed, sentences=sentences,
                         extra_anchors=extra_anchors, extra_limit=extra_limit,
                         progress=progress)  # fmt: skip
     k = len(a.rows)
     t = load_task(task) if isinstance(task, str | Path) else task
     compare = len(names) > 1 or curve
     held = max(1, round(HOLD_OUT * k)) if compare and k >= 5 else 0
-    score = _Scorer(old, a, held, t, new_encoder)
+    score = _Scorer(old, a, held, t, new_enc)
     sizes = _curve_sizes(old.n, k - held) if curve else [k - held]
     methods: dict[str, dict[str, Any]] = {}
     for name in names if compare else []:
@@ -626,7 +620,7 @@ class Migration:
             "old": str(Path(old).resolve()),
             "old_fingerprint": old_space.fingerprint,
             "new_encoder": new_encoder,
-            "new_fingerprint": load_encoder(new_encoder).fingerprint,
+            "new_fingerprint": m.source_fingerprint_,
             "map": "map",
             "method": chosen.method,
             "requested": requested,
