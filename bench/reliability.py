@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -92,6 +93,11 @@ def verify_overhead(rows: int, dim: int) -> dict[str, Any]:
         x = rng.standard_normal((rows, dim), dtype=np.float32)
         Space.from_arrays(work / "space", [str(i) for i in range(rows)], x, shard_size=250_000)
         del x
+        for f in (work / "space").rglob("*"):  # cold: the verification reads from the disk
+            if f.is_file():
+                fd = os.open(f, os.O_RDONLY)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                os.close(fd)
         code = (
             "import sys, time\nfrom repspace.space import Space\nt = time.perf_counter()\n"
             "Space.open(sys.argv[1], verify=True)\nprint(time.perf_counter() - t)\n"
@@ -113,6 +119,8 @@ def verify_overhead(rows: int, dim: int) -> dict[str, Any]:
         "verify_seconds": round(verify_s, 2),
         "index_wall_seconds_with_verify": round(index_s, 1),
         "overhead": round(verify_s / (index_s - verify_s), 4),
+        "note": "verification in a fresh process, the shards evicted from the page cache first "
+        "(posix_fadvise DONTNEED), then repspace index in another fresh process",
     }
 
 
@@ -130,7 +138,8 @@ def main() -> None:
         log("suite: tests/faults")
         result["suite"] = suite()
     if not args.skip_verify:
-        result["verified_reads"] = verify_overhead(args.rows, args.dim)
+        key = "verified_reads" if args.rows == 1_000_000 else f"verified_reads_{args.rows}"
+        result[key] = verify_overhead(args.rows, args.dim)
     for name in ("faults", "soak"):
         f = RESULTS / f"{name}.json"
         if f.is_file():
@@ -155,11 +164,11 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         failed = sum(v["failed"] for v in r["suite"]["by_kind"].values())
         out.append({"target": "fault suite: failures (tracebacks, wrong results, accepted "
                     "corruptions)", "value": failed, "met": failed == 0})  # fmt: skip
-    if "verified_reads" in r:
-        o = r["verified_reads"]["overhead"]
+    for key in sorted(k for k in r if k.startswith("verified_reads")):
+        o, rows = r[key]["overhead"], r[key]["rows"]
         bound = float(str(o).lstrip("< "))  # "< x" when the build was stopped: an upper bound
-        out.append({"target": "verified reads: <= 10% of repspace index wall time (1M x 384)",
-                    "value": o, "met": bound <= 0.10})  # fmt: skip
+        out.append({"target": f"verified reads: <= 10% of repspace index wall time ({rows:,} x "
+                    f"{r[key]['dim']})", "value": o, "met": bound <= 0.10})  # fmt: skip
     if "soak" in r:
         out += r["soak"].get("targets", [])
     return out

@@ -14,6 +14,11 @@ run: 13x); a service is sized to run below capacity, and what the target asks is
 and time degrade the latency of valid requests at the load it is sized for. The saturation run's
 p99 is recorded too.
 
+With ``--pin`` (the default where the process may use two CPUs or more) the server runs on
+the first CPU and this load generator (a Python asyncio client, as CPU-bound as the server) on
+the others, so the client does not steal the server's core; the unloaded p99 is measured with
+the same pinning. Without it (``--no-pin``) both share every core, as the first two runs did.
+
 Run from the repository root: ``.venv/bin/python bench/soak.py``; writes
 ``bench/results/soak.json``.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -197,7 +203,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load", type=float, default=0.5, help="share of capacity to soak at")
     ap.add_argument("--name", default="soak", help="results file: bench/results/NAME.json")
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction,
+                    default=len(os.sched_getaffinity(0)) >= 2,
+                    help="server on the first CPU, this client on the others")  # fmt: skip
     args = ap.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus, client_cpus = (cpus[:1], cpus[1:]) if args.pin else (cpus, cpus)
     from evaluate import distilled_model
     from repspace.index import Index
 
@@ -213,7 +224,11 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "repspace", "serve", str(work / "index"), "--port",
                    str(port)]  # fmt: skip
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(len(server_cpus))}
+        pin_server = lambda: os.sched_setaffinity(0, server_cpus)  # noqa: E731
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=pin_server)  # fmt: skip
+        os.sched_setaffinity(0, client_cpus)
         try:
             assert proc.stdout is not None
             startup = proc.stdout.readline().strip()
@@ -239,6 +254,7 @@ def main() -> None:
         "benchmark": "soak",
         "machine": machine_info(),
         "params": vars(args),
+        "cpus": {"server": server_cpus, "client": client_cpus},
         "startup": startup,
         "unloaded_ms": unloaded,
         "saturation": saturated,

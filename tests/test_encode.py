@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -15,6 +14,7 @@ import pytest
 import repspace
 from helpers import synthetic_docs, tiny_static_model, write_jsonl
 from repspace import RepspaceError, Space
+from repspace.fsio import write_format_json
 from repspace.space import read_manifest
 
 
@@ -69,7 +69,7 @@ def test_resume_after_partial_run_is_byte_identical(tmp_path: Path) -> None:
     m = read_manifest(partial)
     m["shards"] = m["shards"][:2]
     m["n"], m["status"] = 100, "building"
-    (partial / "manifest.json").write_text(json.dumps(m))
+    write_format_json(partial / "manifest.json", m)
     (partial / "shards" / "00003.npy").write_bytes(b"half-written garbage")
     resumed = repspace.encode(corpus, "hash:16", partial, progress=False)
     assert resumed.manifest["shards"] == clean.manifest["shards"]
@@ -84,7 +84,7 @@ def test_resume_tolerates_a_leftover_that_vanishes(tmp_path: Path, monkeypatch) 
     repspace.encode(corpus, "hash:16", out, shard_size=50, progress=False)
     m = read_manifest(out)
     m["shards"], m["n"], m["status"] = m["shards"][:1], 50, "building"
-    (out / "manifest.json").write_text(json.dumps(m))
+    write_format_json(out / "manifest.json", m)
     real_glob = Path.glob
 
     def glob_with_ghost(self: Path, pattern: str):

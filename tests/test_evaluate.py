@@ -17,7 +17,7 @@ from repspace.errors import RepspaceError
 from repspace.evaluation.classification import probe_scores
 from repspace.evaluation.generators import make_task
 from repspace.evaluation.leaderboard import write_report
-from repspace.fsio import atomic_write_json, read_json
+from repspace.fsio import read_json, write_format_json
 
 STS_PAIRS = [
     ("A man is playing a guitar.", "A man plays the guitar.", 4.8),
@@ -134,7 +134,7 @@ def test_space_problems_are_one_line_errors(tasks: list[Path], tmp_path: Path) -
                   progress=False)  # fmt: skip
     manifest = read_json(full.path / "manifest.json")
     manifest["fingerprint"] = manifest["encoder"]["fingerprint"] = "0" * 64  # another model's
-    atomic_write_json(full.path / "manifest.json", manifest)
+    write_format_json(full.path / "manifest.json", manifest)
     with pytest.raises(RepspaceError, match="vectors of different models are never mixed"):
         evaluate(tasks[:1], spaces=[full.path], progress=False)
 

@@ -10,6 +10,7 @@ import repspace
 from helpers import assert_one_line_error as one_line_error
 from helpers import run, synthetic_docs, write_jsonl
 from repspace import RepspaceError, Space
+from repspace.fsio import write_format_json
 from repspace.index import Index
 from repspace.index.projection import CACHE, projection
 
@@ -190,7 +191,7 @@ def test_missing_corrupt_and_wrong_encoder_files(space: Space, tmp_path: Path) -
     Index.build(space, other, progress=False)
     m = json.loads((other / "manifest.json").read_text())
     m["fingerprint"] = m["encoder"]["fingerprint"] = "e" * 64
-    (other / "manifest.json").write_text(json.dumps(m))
+    write_format_json(other / "manifest.json", m)
     with pytest.raises(RepspaceError, match="install the same model or rebuild"):
         Index.open(other).search("vector")
     with pytest.raises(RepspaceError, match="directory is not empty; pass --overwrite"):

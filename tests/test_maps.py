@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from repspace import RepspaceError, Space
+from repspace.fsio import write_format_json
 from repspace.maps import REGISTRY, Chain, Map, load_map, make_map, map_class
 from repspace.maps.base import CONFIG, WEIGHTS
 from repspace.maps.matryoshka import MatryoshkaAdaptor
@@ -312,6 +313,9 @@ def test_tampered_map_is_refused(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "m" / "map.json").read_text())
     config["params"]["whiten"] = True
     (tmp_path / "m" / "map.json").write_text(json.dumps(config))
+    with pytest.raises(RepspaceError, match="does not match its checksum"):
+        load_map(tmp_path / "m")
+    write_format_json(tmp_path / "m" / "map.json", config)  # resealed: the fingerprint catches it
     with pytest.raises(RepspaceError, match="do not match the fingerprint"):
         load_map(tmp_path / "m")
     with pytest.raises(RepspaceError, match="not a repspace map"):

@@ -95,6 +95,9 @@ def test_encode_ray_resumes_after_the_driver_is_killed(cluster, tmp_path: Path) 
     repspace.encode(corpus, "hash:64", tmp_path / "local", shard_size=100, progress=False)
     assert space_files(out) == space_files(tmp_path / "local")
     assert not list((out / "shards").glob(".*.tmp"))
+    # the killed driver's actors wrote only into its run directory, which the resumed run
+    # removed: nothing of theirs can replace a recorded shard
+    assert not list(out.glob(".ray-*"))
 
 
 def _encoder_worker_pids() -> list[int]:

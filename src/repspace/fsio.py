@@ -343,6 +343,21 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
+def json_checksum(obj: dict[str, Any]) -> str:
+    """sha256 of a repspace JSON file's content without its ``checksum`` field (keys sorted,
+    no whitespace): what :func:`write_format_json` records and :func:`read_format_json` checks."""
+    body = {k: v for k, v in obj.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_format_json(path: str | Path, obj: dict[str, Any]) -> None:
+    """Write a versioned repspace JSON file (manifest, map config, state) atomically, sealed
+    with the :func:`json_checksum` of its content (set in ``obj`` too)."""
+    obj["checksum"] = json_checksum(obj)
+    atomic_write_json(path, obj)
+
+
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
 
@@ -469,15 +484,23 @@ def read_format_json(
 ) -> dict:
     """A repspace JSON file (``what``: "space manifest", "index manifest", "map config") whose
     ``format`` is ``fmt`` and whose ``format_version`` this code reads; one-line errors.
-    ``fields``: the JSON kind each field must have (``"integer"``, ``"object|null"``, ...;
-    dotted names for nested fields), checked (see :func:`check_fields`); ``problems``: what is
-    inconsistent in the object (None when nothing), refused as "damaged"."""
+    Its ``checksum`` (:func:`write_format_json`) must match its content: an edited or corrupted
+    file is refused as "damaged" (a file without one, written before they were sealed, is
+    checked field by field only). ``fields``: the JSON kind each field must have
+    (``"integer"``, ``"object|null"``, ...; dotted names for nested fields), checked (see
+    :func:`check_fields`); ``problems``: what is inconsistent in the object (None when
+    nothing), refused as "damaged"."""
     try:
         obj = read_json(file)
     except (ValueError, RecursionError) as e:  # RecursionError: nesting too deep
         raise RepspaceError(f"{file}: {what} is not valid JSON ({e}){hint}") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         raise RepspaceError(f"{file}: not a repspace {what}")
+    if "checksum" in obj and obj["checksum"] != json_checksum(obj):
+        raise RepspaceError(
+            f"{file}: damaged {what}: its content does not match its checksum (edited or "
+            f"corrupted after it was written){hint}"
+        )
     check_fields(obj, {"format_version": "integer|missing", **(fields or {})}, file, what, hint)
     if obj.get("format_version", 0) > version:
         raise RepspaceError(

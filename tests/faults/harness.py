@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: JSON keys whose values are the time (or duration) of a run, not its result.
+#: JSON keys whose values are the time (or duration) of a run, not its result (``checksum``:
+#: a sealed file's, taken over its timestamps too).
 TIME_KEYS = {"created", "updated", "finished", "started", "date", "seconds", "since", "time",
-             "elapsed", "duration", "seconds_total", "timings"}  # fmt: skip
+             "elapsed", "duration", "seconds_total", "timings", "checksum"}  # fmt: skip
 
 
 @dataclass

@@ -88,10 +88,18 @@ def _truncate(file: Path) -> None:
     file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
 
 
-def _edit(file: Path, change: Callable[[dict[str, Any]], None]) -> None:
+def _edit(file: Path, change: Callable[[dict[str, Any]], None], *, seal: bool = True) -> None:
+    """Change a manifest; sealed with a matching checksum, as a buggy writer would, so that
+    the check behind the checksum is what refuses it (unsealed, the checksum refuses it)."""
     m = json.loads(file.read_text())
     change(m)
+    if seal:
+        m["checksum"] = fsio.json_checksum(m)
     file.write_text(json.dumps(m))
+
+
+def _unsealed(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda d: _edit(d / "manifest.json", change, seal=False)
 
 
 def _set(**fields: Any) -> Callable[[dict[str, Any]], None]:
@@ -146,6 +154,8 @@ SPACE_CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda s: _edit(s / "manifest.json", lambda m: m["shards"].reverse()),
         "manifest",
     ),
+    "unsealed-updated": (_unsealed(_set(updated="2000-01-01T00:00:00Z")), "checksum"),
+    "unsealed-normalized": (_unsealed(_set(normalized=False)), "checksum"),
 }
 
 #: command -> argv after ``repspace`` (S: the space under test; the clean artifacts by name)
@@ -192,6 +202,7 @@ INDEX_CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda i: _edit(i / "manifest.json", lambda m: m.update(n=m["n"] + 1)),
         "manifest",
     ),
+    "unsealed-metric": (_unsealed(_set(metric="l2sq")), "checksum"),
 }
 
 INDEX_READERS: dict[str, Callable[[Path], list[Any]]] = {

@@ -187,3 +187,69 @@ def test_readers_and_a_server_during_publishes(root: Path, tmp_path: Path) -> No
         t.join()
     assert not errors, errors[:3]
     assert opened > 4 and answered > 4
+
+
+def test_readers_during_an_encode_overwrite(root: Path, tmp_path: Path) -> None:
+    """``encode --overwrite`` builds the new space beside the old one and swaps it in: a reader
+    opening the space meanwhile gets the old one or the new one, complete and verified; one
+    that reads a shard after the swap is told in one line to open it again, never given a mix."""
+    import numpy as np
+
+    from repspace.space import open_space
+
+    refs = {d: np.asarray(open_space(root / f"space{'' if d == 64 else d}").vectors)
+            for d in (32, 64)}  # fmt: skip
+    out = tmp_path / "s"
+    repspace.encode(root / "c.jsonl", "hash:64", out, progress=False)
+    stop = threading.Event()
+    errors: list[str] = []
+    seen: list[int] = []
+    reopened = 0
+
+    def reader() -> None:
+        nonlocal reopened
+        while not stop.is_set():
+            try:
+                space = open_space(out)
+                assert np.array_equal(space.vectors, refs[space.dim])
+                seen.append(space.dim)
+            except RepspaceError as e:
+                if "was replaced (encode --overwrite) while in use; open it again" not in str(e):
+                    errors.append(repr(e))
+                reopened += 1
+            except Exception as e:  # any other failure is a finding
+                errors.append(repr(e))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for dim in (32, 64, 32, 64):
+        r = run("encode", root / "c.jsonl", "--encoder", f"hash:{dim}", "--out", out,
+                "--shard-size", "40", "--overwrite", "-q")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    stop.set()
+    thread.join()
+    assert not errors, errors[:3]
+    assert set(seen) == {32, 64} and len(seen) > 10 * reopened
+    assert not list(tmp_path.glob(".s.*building"))
+
+
+def test_an_interrupted_overwrite_leaves_the_old_space(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    old = repspace.encode(root / "c.jsonl", "hash:64", out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repspace", "encode", str(root / "c.jsonl"), "--encoder",
+         "hash:32", "--out", str(out), "--shard-size", "10", "--overwrite", "-q"],
+    )  # fmt: skip
+    stage = tmp_path / ".s.overwrite.building"
+    deadline = time.monotonic() + 60
+    while not list(stage.glob("shards/*.npy")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert repspace.Space.open(out).fingerprint == old.fingerprint
+    # running it again starts over and publishes the new space
+    r = run("encode", root / "c.jsonl", "--encoder", "hash:32", "--out", out, "--overwrite", "-q")
+    assert r.returncode == 0, r.stderr
+    assert repspace.Space.open(out).dim == 32 and not stage.exists()

@@ -39,7 +39,6 @@ from repspace._version import __version__
 from repspace.errors import RepspaceError
 from repspace.fsio import (
     atomic_path,
-    atomic_write_json,
     building,
     check_output,
     first_mismatch,
@@ -47,6 +46,7 @@ from repspace.fsio import (
     read_format_json,
     sha256_file,
     utc_now,
+    write_format_json,
     writer_lock,
     writes,
 )
@@ -907,7 +907,7 @@ class Index:
         }
         self.manifest["columns"] = self.rows.column_names
         self.manifest["updated"] = utc_now()
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        write_format_json(self.path / MANIFEST, self.manifest)
         for f in self.path.iterdir():
             match = _GEN.match(f.name)
             if (match and int(match.group(2)) != gen) or f.name.endswith(".tmp"):
@@ -923,7 +923,7 @@ class Index:
         with self._writing(wait):
             self.manifest["fusion"] = {**fusion.__dict__, "tuned": tuned}
             self.manifest["updated"] = utc_now()
-            atomic_write_json(self.path / MANIFEST, self.manifest)
+            write_format_json(self.path / MANIFEST, self.manifest)
 
     def info(self) -> IndexInfo:
         """The facts `/spaces` shows."""

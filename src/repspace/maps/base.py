@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from repspace.errors import RepspaceError, one_line
-from repspace.fsio import atomic_path, atomic_write_json, plain_name, read_format_json, writes
+from repspace.fsio import atomic_path, plain_name, read_format_json, write_format_json, writes
 from repspace.maps.registry import REGISTRY, map_class, register
 
 __all__ = [
@@ -326,7 +326,7 @@ class Map(ABC):
         arrays, scalars = self._state()
         with atomic_path(path / WEIGHTS) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
-        atomic_write_json(
+        write_format_json(
             path / CONFIG,
             {
                 "format": FORMAT,
@@ -486,7 +486,6 @@ def apply_map(
     ``sha256(source fingerprint + map fingerprint)``, so spaces mapped alike mix and nothing
     else does. Quantizers write their decoded vectors (float32 in the quantized geometry).
     """
-    import pyarrow.parquet as pq
 
     from repspace.progress import progress_bar
     from repspace.space import SpaceWriter, open_space
@@ -512,8 +511,8 @@ def apply_map(
         overwrite=overwrite,
     )
     with progress_bar(f"applying {m.kind}", space.n, "vec") as bar:
-        for i, shard in enumerate(space.manifest["shards"]):
-            table = pq.read_table(space.path / shard["table"])
+        for i in range(len(space.manifest["shards"])):
+            table = space.shard_table(i)
             ids = table.column("id").to_pylist()
             cols = {c: table.column(c).to_pylist() for c in extra}
             writer.add_shard(ids, m.decode_transform(np.asarray(space.shard_vectors(i))), cols)

@@ -24,7 +24,7 @@ import numpy as np
 
 from repspace.encoders import Encoder, load_encoder
 from repspace.errors import RepspaceError
-from repspace.fsio import atomic_write_json, building, cache_dir, read_format_json, writes
+from repspace.fsio import building, cache_dir, read_format_json, write_format_json, writes
 from repspace.kernels import cosine_search, unit_rows
 from repspace.maps.base import Map, load_map
 from repspace.maps.registry import make_map
@@ -158,7 +158,7 @@ def fit_bridge(
     )
     with building(out, overwrite, holds=lambda p: (p / RECORD).is_file(), what="bridge") as work:
         m.save(work)
-        atomic_write_json(work / RECORD, {"format": "repspace.bridge", "format_version": 1,
+        write_format_json(work / RECORD, {"format": "repspace.bridge", "format_version": 1,
                                           **record.to_dict()})  # fmt: skip
     return record
 

@@ -64,11 +64,11 @@ from repspace.encoders import Encoder, load_encoder, load_recorded_encoder
 from repspace.errors import RepspaceError
 from repspace.evaluation.retrieval import retrieval_metrics
 from repspace.fsio import (
-    atomic_write_json,
     json_kind,
     plain_name,
     read_format_json,
     read_json,
+    write_format_json,
     writer_lock,
     writes,
 )
@@ -632,11 +632,11 @@ class Migration:
             "score_stats": stats,
             "lexical": {**lexical, "dir": LEXICAL},
         }
-        atomic_write_json(path / STATE, state)
+        write_format_json(path / STATE, state)
         return cls.open(path, verify=verify)
 
     def _save(self) -> None:
-        atomic_write_json(self.path / STATE, self.state)
+        write_format_json(self.path / STATE, self.state)
 
     @property
     def old(self) -> Space:

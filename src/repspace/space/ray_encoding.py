@@ -9,11 +9,14 @@ of the same space the local engine writes.
   loads the encoder once (checked against the driver's fingerprint, so a node with other
   weights is refused), encodes a block with :func:`repspace.space.batching.encode_shard`
   (longest-first batches inside the shard, as locally) and writes the shard's ``.npy`` and
-  ``.parquet`` with :func:`repspace.space.store.write_shard` (atomic). So the output directory
-  must be on storage every node sees (a shared file system).
-* The driver records the shards in the manifest strictly in order, as they complete
-  (:meth:`~repspace.space.SpaceWriter.record_shard`), so a crashed driver leaves a space that
-  resumes like a local one: files of shards that were not recorded are dropped and redone.
+  ``.parquet`` with :func:`repspace.space.store.write_shard` (atomic) into a directory of this
+  run (``.ray-<token>/`` inside the space). So the output directory must be on storage every
+  node sees (a shared file system).
+* The driver moves each finished shard's files into ``shards/`` and records the shards in the
+  manifest strictly in order, as they complete (:meth:`~repspace.space.SpaceWriter.record_shard`),
+  so a crashed driver leaves a space that resumes like a local one: files of shards that were
+  not recorded are dropped and redone. An actor of a killed driver that is still running writes
+  only into its own run's directory, which the next run removes: it never replaces a shard.
 * A worker that dies is restarted by Ray Data and its block retried (``max_restarts=-1``,
   ``max_task_retries=-1``, Ray Data's default for actor pools); rewriting a shard writes the same
   bytes under the same name, so no row is duplicated or lost.
@@ -29,6 +32,9 @@ pickled is written to the space.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,7 @@ import pyarrow as pa
 from repspace.corpus import Record
 from repspace.encoders import Encoder
 from repspace.engines import ray_session
+from repspace.fsio import fsync_dir
 from repspace.space.store import SpaceWriter, write_shard
 
 _SHARD = "__shard"  # the shard index column of a block
@@ -121,11 +128,13 @@ def encode_shards(
         refs = [ray.put(shard_block(i, records, fields)) for i, records in shards]
         if not refs:
             return
+        run = writer.path / f".ray-{uuid.uuid4().hex[:12]}"
+        (run / "shards").mkdir(parents=True)
         actors = num_actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ds = ray.data.from_arrow_refs(refs).map_batches(
             ShardEncoder,
             fn_constructor_kwargs={
-                "out": str(writer.path.resolve()),
+                "out": str(run.resolve()),
                 "encoder": encoder.describe(),
                 "fingerprint": encoder.fingerprint,
                 "dim": encoder.dim,
@@ -141,13 +150,18 @@ def encode_shards(
         expected = writer.shards_done + len(refs)
         pending: dict[int, dict[str, Any]] = {}
         for row in ds.iter_rows():
-            pending[int(row["shard"])] = json.loads(row["entry"])
+            entry = json.loads(row["entry"])
+            for key in ("vectors", "table"):
+                os.replace(run / entry[key], writer.path / entry[key])
+            fsync_dir(writer.path / "shards")
+            pending[int(row["shard"])] = entry
             while (entry := pending.pop(writer.shards_done, None)) is not None:
                 writer.record_shard(entry)
                 if on_rows is not None:
                     on_rows(int(entry["rows"]))
         if writer.shards_done != expected:  # cannot happen unless Ray lost a block
             raise RuntimeError(f"{writer.shards_done} of {expected} shards came back from Ray")
+        shutil.rmtree(run)
 
 
 __all__ = ["ShardEncoder", "encode_shards", "shard_block"]

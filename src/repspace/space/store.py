@@ -18,6 +18,7 @@ import shutil
 import tokenize
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,12 +33,13 @@ from repspace.errors import RepspaceError, one_line
 from repspace.fsio import (
     atomic_path,
     atomic_save_npy,
-    atomic_write_json,
     check_output,
     first_mismatch,
+    publish_dir,
     read_format_json,
     sha256_file,
     utc_now,
+    write_format_json,
     writes,
 )
 from repspace.results import OPTIONAL, Result
@@ -136,26 +138,59 @@ class Space:
     def __init__(self, path: str | Path, manifest: dict[str, Any]):
         self.path = Path(path)
         self.manifest = manifest
+        self._dir = _dir_id(self.path)  # the directory this manifest was read from
 
     @classmethod
     def open(cls, path: str | Path, *, verify: bool = False, allow_building: bool = False) -> Space:
         """Open the space at ``path``. The manifest is always checked against itself and the
         shards' headers (:meth:`check_layout`: cheap); ``verify`` also re-checks every shard's
         sha256 (:meth:`verify`, once per process). Commands that derive something from a space
-        open it with :func:`open_space`, which verifies by default."""
-        manifest = read_manifest(path)
-        if manifest is None:
-            raise RepspaceError(f"{path}: not a repspace space (no {MANIFEST})")
-        space = cls(path, manifest)
-        if manifest["status"] != "complete" and not allow_building:
+        open it with :func:`open_space`, which verifies by default.
+
+        A space replaced while it is opened (``encode --overwrite`` elsewhere swaps the
+        directory, :func:`~repspace.fsio.publish_dir`) is opened again, so a reader gets the old
+        space or the new one, never the manifest of one with the shards of the other; a shard
+        read after the space was replaced is a one-line error (:meth:`shard_vectors`)."""
+        for attempt in range(3):
+            manifest = read_manifest(path)
+            if manifest is None:
+                raise RepspaceError(f"{path}: not a repspace space (no {MANIFEST})")
+            space = cls(path, manifest)
+            if manifest["status"] != "complete" and not allow_building:
+                raise RepspaceError(
+                    f"{path}: space is still {manifest['status']} "
+                    f"({manifest['n']} rows so far); re-run the command that builds it to finish it"
+                )
+            try:
+                space.check_layout()
+                if verify:
+                    space.verify()
+            except RepspaceError:
+                if attempt == 2 or not space.replaced:
+                    raise
+                continue
+            if not space.replaced:
+                return space
+        raise RepspaceError(f"{path}: the space keeps being replaced while it opens; retry")
+
+    @property
+    def replaced(self) -> bool:
+        """Whether another directory is at :attr:`path` now than when the manifest was read."""
+        return _dir_id(self.path) != self._dir
+
+    @contextmanager
+    def _reading(self, file: Path) -> Iterator[None]:
+        """Around a read of ``file``: data (or an error) that may come from a replacement of
+        the space is refused in one line."""
+        try:
+            yield
+        except Exception:
+            if not self.replaced:
+                raise
+        if self.replaced:
             raise RepspaceError(
-                f"{path}: space is still {manifest['status']} "
-                f"({manifest['n']} rows so far); re-run the command that builds it to finish it"
+                f"{file}: the space was replaced (encode --overwrite) while in use; open it again"
             )
-        space.check_layout()
-        if verify:
-            space.verify()
-        return space
 
     @classmethod
     def from_arrays(
@@ -248,7 +283,8 @@ class Space:
         shard = self.manifest["shards"][i]
         file = self.path / shard["vectors"]
         try:
-            vectors = np.load(file, mmap_mode="r", allow_pickle=False)
+            with self._reading(file):
+                vectors = np.load(file, mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as e:  # not .npy
             raise RepspaceError(
                 f"{file}: unreadable shard ({one_line(e)}); rebuild the space"
@@ -260,11 +296,17 @@ class Space:
             )
         return vectors
 
+    def shard_table(self, i: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """The id/text/metadata columns of shard ``i``."""
+        file = self.path / self.manifest["shards"][i]["table"]
+        with self._reading(file):
+            table = pq.read_table(file, columns=list(columns) if columns else None)
+        return table
+
     def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """(ids, vectors) per shard, in row order, without loading the whole space."""
-        for i, shard in enumerate(self.manifest["shards"]):
-            ids = pq.read_table(self.path / shard["table"], columns=["id"]).column("id").to_pylist()
-            yield ids, self.shard_vectors(i)
+        for i in range(len(self.manifest["shards"])):
+            yield self.shard_table(i, ["id"]).column("id").to_pylist(), self.shard_vectors(i)
 
     @cached_property
     def vectors(self) -> np.ndarray:
@@ -284,10 +326,7 @@ class Space:
                 raise RepspaceError(
                     f"{self.path}: no column {missing[0]!r} (columns: {', '.join(self.columns)})"
                 )
-        tables = [
-            pq.read_table(self.path / s["table"], columns=list(columns) if columns else None)
-            for s in self.manifest["shards"]
-        ]
+        tables = [self.shard_table(i, columns) for i in range(len(self.manifest["shards"]))]
         if not tables:
             return pa.table({c: pa.array([], pa.string()) for c in columns or self.columns})
         return pa.concat_tables(tables)
@@ -541,8 +580,9 @@ def write_shard(
 class SpaceWriter:
     """Builds a space shard by shard; see :meth:`create` and :meth:`resume`."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any]):
-        self.path = path
+    def __init__(self, path: Path, manifest: dict[str, Any], target: Path | None = None):
+        self.path = path  # where the shards are written
+        self.target = target or path  # where the finished space is published
         self.manifest = manifest
 
     @classmethod
@@ -561,11 +601,14 @@ class SpaceWriter:
     ) -> SpaceWriter:
         """Start a new space at ``path``, with the output policy of every command
         (:func:`~repspace.fsio.check_output`: a non-empty directory is refused unless it holds
-        a space and ``overwrite``). Unlike other outputs a space is built in place, not in a
-        work directory published at the end: shard by shard, ``status: building`` in its
-        manifest until :meth:`finish`, so an interrupted build can :meth:`resume` there."""
-        path = Path(path)
-        _clear_target(path, overwrite)
+        a space and ``overwrite``). Unlike other outputs a new space is built in place, not in
+        a work directory published at the end: shard by shard, ``status: building`` in its
+        manifest until :meth:`finish`, so an interrupted build can :meth:`resume` there. A
+        space that replaces another (``overwrite``) is built beside it and swapped in by
+        :meth:`finish` (:func:`~repspace.fsio.publish_dir`), so readers see the old space until
+        then and an interrupted overwrite leaves it intact (running it again starts over)."""
+        target = Path(path)
+        path = _build_dir(target, overwrite)
         (path / "shards").mkdir(parents=True, exist_ok=True)
         stamp = utc_now()
         manifest: dict[str, Any] = {
@@ -589,7 +632,7 @@ class SpaceWriter:
             "updated": stamp,
             "repspace_version": __version__,
         }
-        writer = cls(path, manifest)
+        writer = cls(path, manifest, target)
         writer._save()
         return writer
 
@@ -605,12 +648,14 @@ class SpaceWriter:
         return writer
 
     def _drop_unrecorded(self) -> None:
-        """Remove the files no recorded shard names: what a killed writer left."""
+        """Remove the files no recorded shard names: what a killed writer left (and the run
+        directories of its Ray actors, :mod:`~repspace.space.ray_encoding`)."""
         recorded = {s[k] for s in self.manifest["shards"] for k in ("vectors", "table")}
         for leftover in [*self.path.glob(".*.tmp"), *(self.path / "shards").glob("*")]:
             if leftover.relative_to(self.path).as_posix() not in recorded:
-                # a Ray worker of a killed driver may still be finishing (renaming) this file
                 leftover.unlink(missing_ok=True)
+        for run in self.path.glob(".ray-*"):
+            shutil.rmtree(run, ignore_errors=True)
 
     @property
     def rows_done(self) -> int:
@@ -647,12 +692,14 @@ class SpaceWriter:
             m["skipped"] = {"total": int(sum(skipped.values())), "by_reason": dict(skipped)}
         m["status"] = "complete"
         self._save()
-        self._drop_unrecorded()  # late temp files of a killed run's Ray workers
-        return Space(self.path, m)
+        self._drop_unrecorded()  # late files of a killed run's Ray actors
+        if self.path != self.target:
+            publish_dir(self.path, self.target)
+        return Space(self.target, m)
 
     def _save(self) -> None:
         self.manifest["updated"] = utc_now()
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        write_format_json(self.path / MANIFEST, self.manifest)
 
 
 def _drop_unstarted(path: Path) -> None:
@@ -670,11 +717,26 @@ def _drop_unstarted(path: Path) -> None:
             e.rmdir() if e.is_dir() else e.unlink()
 
 
-def _clear_target(path: Path, overwrite: bool) -> None:
-    _drop_unstarted(path)
-    check_output(path, overwrite, holds=lambda p: read_manifest(p) is not None, what="space")
-    if not (path.is_dir() and any(path.iterdir())):
-        return
-    # Drop the manifest first: an interrupted delete then leaves no space that looks valid.
-    (path / MANIFEST).unlink()
-    shutil.rmtree(path)
+def _dir_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _build_dir(target: Path, overwrite: bool) -> Path:
+    """Where a new space for ``target`` is built: ``target`` itself when it is empty, else (an
+    existing space and ``overwrite``) a fresh ``.NAME.overwrite.building`` beside it, the name
+    :func:`~repspace.fsio.prepare_output` clears when a killed writer left one."""
+    _drop_unstarted(target)
+    check_output(target, overwrite, holds=lambda p: read_manifest(p) is not None, what="space")
+    stage = target.parent / f".{target.name}.overwrite.building"
+    shutil.rmtree(stage, ignore_errors=True)  # the caller holds the writer lock of ``target``
+    if not (target.is_dir() and any(target.iterdir())):
+        return target
+    if read_manifest(target)["status"] != "complete":  # nobody can read it: no need to keep it
+        (target / MANIFEST).unlink()  # first: an interrupted delete leaves nothing that looks valid
+        shutil.rmtree(target)
+        return target
+    return stage
