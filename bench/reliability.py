@@ -54,12 +54,14 @@ def suite() -> dict[str, Any]:
         )  # fmt: skip
         tree = ET.parse(xml)
     per_file: dict[str, dict[str, int]] = {}
+    failures: list[str] = []
     for case in tree.iter("testcase"):
         file = case.get("classname", "").split(".")[-1] + ".py"
         entry = per_file.setdefault(file, {"cases": 0, "failed": 0, "skipped": 0})
         entry["cases"] += 1
         if case.find("failure") is not None or case.find("error") is not None:
             entry["failed"] += 1
+            failures.append(f"{file}::{case.get('name')}")
         if case.find("skipped") is not None:
             entry["skipped"] += 1
     # Hypothesis: "tests/faults/test_fuzz_readers.py::test_x:" then "- N passing, ..."
@@ -77,6 +79,7 @@ def suite() -> dict[str, Any]:
         "by_kind": {KINDS.get(f, f): v for f, v in sorted(per_file.items())},
         "fuzz_examples_per_test": examples,
         "fuzz_examples_total": sum(examples.values()),
+        "failures": failures,
         "tail": r.stdout.strip().splitlines()[-1:],
     }
 

@@ -3,6 +3,7 @@ JSONL reader (file:line errors) and the UTC timestamp."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -17,8 +18,10 @@ from repspace.fsio import (
     building,
     prepare_output,
     publish_dir,
+    read_format_json,
     read_jsonl,
     utc_now,
+    write_format_json,
 )
 
 NOT_EMPTY = "directory is not empty; pass --overwrite or choose another --out"
@@ -206,3 +209,19 @@ def test_export_builds_aside_and_publishes(
     assert _leftovers(tmp_path, "st") == []
     export_sentence_transformers(minilm, m, out, overwrite=True)
     assert (out / "modules.json").is_file() and not (out / "old.txt").exists()
+
+
+def test_format_json_is_sealed_with_a_checksum(tmp_path: Path) -> None:
+    """A sealed file reads back; an edit of any field is refused in one line; a file written
+    before files were sealed (no checksum) is still read."""
+    file = tmp_path / "m.json"
+    doc = {"format": "f", "format_version": 1, "text": "é ü", "n": 2.5, "deep": [{"a": 1}]}
+    write_format_json(file, doc)
+    assert read_format_json(file, "f", 1, "manifest") == doc
+    edited = json.loads(file.read_text()) | {"n": 3}
+    file.write_text(json.dumps(edited))
+    with pytest.raises(RepspaceError, match=r"m.json: damaged manifest: .* does not match its c"):
+        read_format_json(file, "f", 1, "manifest")
+    del edited["checksum"]
+    file.write_text(json.dumps(edited))
+    assert read_format_json(file, "f", 1, "manifest")["n"] == 3

@@ -39,6 +39,7 @@ import repspace
 from helpers import assert_one_line_error, run, synthetic_docs, write_jsonl
 from repspace.corpus import Corpus
 from repspace.errors import RepspaceError
+from repspace.fsio import json_checksum
 
 pytestmark = pytest.mark.slow
 
@@ -937,7 +938,12 @@ def replaced(file: Path, content: bytes) -> Iterator[None]:
 
 
 def artifact_json(file: Path, changes: list[Edit], damage: Mangle) -> bytes:
-    return mangle(dumps(edited(json.loads(file.read_text()), changes)).encode(), damage)
+    """The file's JSON edited, then resealed (unless an edit is to the checksum itself), so
+    the edits reach the checks behind the checksum; then its bytes damaged."""
+    doc = edited(json.loads(file.read_text()), changes)
+    if isinstance(doc, dict) and not any(path[:1] == ("checksum",) for path, _, _ in changes):
+        doc["checksum"] = json_checksum(json.loads(dumps(doc)))  # as the reader will see it
+    return mangle(dumps(doc).encode(), damage)
 
 
 @SLOW_FUZZ

@@ -152,10 +152,12 @@ class Space:
         space or the new one, never the manifest of one with the shards of the other; a shard
         read after the space was replaced is a one-line error (:meth:`shard_vectors`)."""
         for attempt in range(3):
+            before = _dir_id(Path(path))  # taken first: a swap after it shows as replaced
             manifest = read_manifest(path)
             if manifest is None:
                 raise RepspaceError(f"{path}: not a repspace space (no {MANIFEST})")
             space = cls(path, manifest)
+            space._dir = before
             if manifest["status"] != "complete" and not allow_building:
                 raise RepspaceError(
                     f"{path}: space is still {manifest['status']} "
