@@ -142,3 +142,18 @@ def test_import_refuses_pickled_and_mismatched_input(tmp_path: Path) -> None:
         not (tmp_path / "s" / "manifest.json").exists()
         or not Space.open(tmp_path / "s", allow_building=True).complete
     )
+
+
+def test_a_failed_overwrite_leaves_the_old_space_and_no_work_directory(tmp_path: Path) -> None:
+    """A replacement that fails half-way (a duplicate id in its second shard) is removed; the
+    space it was to replace is untouched."""
+    rng = np.random.default_rng(0)
+    old = Space.from_arrays(tmp_path / "s", [f"a{i}" for i in range(30)], rng.normal(size=(30, 8)))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    ids = [f"b{i}" for i in range(29)] + ["b3"]
+    with pytest.raises(RepspaceError, match="duplicate id 'b3'"):
+        Space.from_arrays(tmp_path / "s", ids, rng.normal(size=(30, 4)), shard_size=10,
+                          overwrite=True)  # fmt: skip
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()} == before
+    assert Space.open(tmp_path / "s").fingerprint == old.fingerprint
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no work directory, no lock file

@@ -486,7 +486,6 @@ def apply_map(
     ``sha256(source fingerprint + map fingerprint)``, so spaces mapped alike mix and nothing
     else does. Quantizers write their decoded vectors (float32 in the quantized geometry).
     """
-
     from repspace.progress import progress_bar
     from repspace.space import SpaceWriter, open_space
 
@@ -510,15 +509,15 @@ def apply_map(
         source={"kind": "map", "space": str(space.path), "fingerprint": space.fingerprint},
         overwrite=overwrite,
     )
-    with progress_bar(f"applying {m.kind}", space.n, "vec") as bar:
+    with writer, progress_bar(f"applying {m.kind}", space.n, "vec") as bar:
         for i in range(len(space.manifest["shards"])):
             table = space.shard_table(i)
             ids = table.column("id").to_pylist()
             cols = {c: table.column(c).to_pylist() for c in extra}
             writer.add_shard(ids, m.decode_transform(np.asarray(space.shard_vectors(i))), cols)
             bar.advance(len(ids))
-    writer.manifest["transforms"] = [*space.manifest.get("transforms", []), entry]
-    return writer.finish()
+        writer.manifest["transforms"] = [*space.manifest.get("transforms", []), entry]
+        return writer.finish()
 
 
 class Chain(Map):

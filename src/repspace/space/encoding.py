@@ -86,9 +86,12 @@ def encode(
     shards = (
         (i, shard) for i, shard in enumerate(chunked(corpus, shard_size)) if i >= done
     )  # the shards before ``done`` are read (and validated) but not encoded again
-    with progress_bar(
-        "encoding", scan.approx_records, "docs", enabled=progress, completed=writer.rows_done
-    ) as bar:
+    with (
+        writer,
+        progress_bar(
+            "encoding", scan.approx_records, "docs", enabled=progress, completed=writer.rows_done
+        ) as bar,
+    ):
         if engine == "ray":
             from repspace.space.ray_encoding import encode_shards
 
@@ -110,7 +113,7 @@ def encode(
                         enc, shard, batch_size, store_text, corpus.fields, on_batch=bar.advance
                     )
                 )
-    return writer.finish(corpus.skipped)
+        return writer.finish(corpus.skipped)
 
 
 def _check_resumable(

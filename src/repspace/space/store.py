@@ -519,25 +519,26 @@ def write_space(
         params={"shard_size": shard_size},
         overwrite=overwrite,
     )
-    seen = SeenIds()
-    for ids, vectors, cols in batches:
-        hashes = SeenIds.hashes(ids)
-        dup = seen.contains(hashes)
-        if dup.any() or len(set(ids)) != len(ids):
-            first = (
-                ids[int(np.argmax(dup))]
-                if dup.any()
-                else next(i for i, c in Counter(ids).items() if c > 1)
-            )
-            raise RepspaceError(f"duplicate id {first!r}: ids must be unique")
-        seen.add(hashes)
-        writer.add_shard(ids, vectors, cols)
-    if named is None:
-        digest = hashlib.sha256(b"external-vectors:")
-        for shard in writer.manifest["shards"]:
-            digest.update(shard["sha256"]["vectors"].encode())
-        writer.manifest["fingerprint"] = digest.hexdigest()
-    return writer.finish()
+    with writer:
+        seen = SeenIds()
+        for ids, vectors, cols in batches:
+            hashes = SeenIds.hashes(ids)
+            dup = seen.contains(hashes)
+            if dup.any() or len(set(ids)) != len(ids):
+                first = (
+                    ids[int(np.argmax(dup))]
+                    if dup.any()
+                    else next(i for i, c in Counter(ids).items() if c > 1)
+                )
+                raise RepspaceError(f"duplicate id {first!r}: ids must be unique")
+            seen.add(hashes)
+            writer.add_shard(ids, vectors, cols)
+        if named is None:
+            digest = hashlib.sha256(b"external-vectors:")
+            for shard in writer.manifest["shards"]:
+                digest.update(shard["sha256"]["vectors"].encode())
+            writer.manifest["fingerprint"] = digest.hexdigest()
+        return writer.finish()
 
 
 def write_shard(
@@ -658,6 +659,15 @@ class SpaceWriter:
                 leftover.unlink(missing_ok=True)
         for run in self.path.glob(".ray-*"):
             shutil.rmtree(run, ignore_errors=True)
+
+    def __enter__(self) -> SpaceWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """A failed replacement built beside its target is removed (the old space stays); a
+        space built in place is kept, to resume."""
+        if kind is not None and self.path != self.target:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @property
     def rows_done(self) -> int:
